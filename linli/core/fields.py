@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.db import models
+
+from linli.core.crypto import decrypt_text, encrypt_text
+
+
+class EncryptedTextField(models.TextField):
+    """Stores a Fernet token; reads give back the plaintext. Not searchable by value:
+    pair it with a blind-index column when look-ups are needed."""
+
+    def from_db_value(self, value, expression, connection):
+        if value in (None, ""):
+            return value
+        return decrypt_text(value)
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if value in (None, ""):
+            return value
+        return encrypt_text(value)

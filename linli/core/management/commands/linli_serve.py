@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+import sys
+
+from django.core.management.base import BaseCommand
+
+
+def gunicorn_argv(*, host: str, port: int, workers: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "linli.wsgi:application",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        "--worker-class", "sync",
+        "--no-control-socket",
+        "--access-logfile", "-",
+        "--timeout", "60",
+    ]
+
+
+class Command(BaseCommand):
+    help = "Serve the web application with gunicorn (sync workers)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--host", default=os.environ.get("LINLI_HOST", "127.0.0.1"))
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+
+    def handle(self, *args, port, host, workers, **options):
+        argv = gunicorn_argv(host=host, port=port, workers=workers)
+        self.stdout.write(f"Linli serving on http://{host}:{port}/")
+        sys.stdout.flush()
+        os.execv(argv[0], argv)

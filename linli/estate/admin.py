@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from linli.console.scoping import ScopedAdmin
+from linli.core.validators import mask_id_number
+from linli.estate.models import Building, Community, Occupancy, ParkingSpace, Person, Unit
+from linli.staff.scope import company_id_for
+
+
+@admin.register(Community)
+class CommunityAdmin(ScopedAdmin):
+    community_path = "id"
+    list_display = ["name", "code", "company", "city", "district", "phone"]
+    search_fields = ["name", "code", "address"]
+    list_filter = ["city"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("company")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "company" and not request.user.is_superuser:
+            kwargs["queryset"] = db_field.related_model.objects.filter(
+                pk=company_id_for(request.user)
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Building)
+class BuildingAdmin(ScopedAdmin):
+    list_display = ["name", "community", "floors", "sort_order"]
+    search_fields = ["name", "community__name"]
+    list_filter = ["community"]
+    list_select_related = ["community"]
+
+
+@admin.register(Unit)
+class UnitAdmin(ScopedAdmin):
+    list_display = [
+        "__str__", "community", "building", "entrance", "floor", "room_no",
+        "building_area", "usable_area", "kind", "status", "delivered_on",
+    ]
+    search_fields = ["room_no", "building__name", "entrance", "occupancies__person__name"]
+    list_filter = ["community", "building", "kind", "status"]
+    list_select_related = ["community", "building"]
+    autocomplete_fields = ["building"]
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        return queryset, may_have_duplicates
+
+
+@admin.register(ParkingSpace)
+class ParkingSpaceAdmin(ScopedAdmin):
+    list_display = ["code", "community", "location", "kind", "unit", "area"]
+    search_fields = ["code", "location"]
+    list_filter = ["community", "unit__building", "kind"]
+    list_select_related = ["community", "unit__building"]
+    autocomplete_fields = ["unit"]
+
+
+class PersonForm(forms.ModelForm):
+    class Meta:
+        model = Person
+        fields = ["community", "name", "mobile", "id_number", "note"]
+        widgets = {"id_number": forms.TextInput()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The stored ID number is never sent back to the browser: show it masked and
+        # keep it unless a new one is typed.
+        if self.instance.pk and self.instance.id_number:
+            self.fields["id_number"].required = False
+            self.fields["id_number"].help_text = _("Stored: %(masked)s. Leave empty to keep it.") % {
+                "masked": mask_id_number(self.instance.id_number)
+            }
+            self.initial["id_number"] = ""
+
+    def clean_id_number(self):
+        value = self.cleaned_data.get("id_number", "")
+        if not value and self.instance.pk:
+            return Person.objects.get(pk=self.instance.pk).id_number
+        return value
+
+
+class OccupancyInline(admin.TabularInline):
+    model = Occupancy
+    fk_name = "person"
+    extra = 0
+    autocomplete_fields = ["unit"]
+    fields = ["unit", "role", "start_date", "end_date", "is_payer"]
+
+
+@admin.register(Person)
+class PersonAdmin(ScopedAdmin):
+    form = PersonForm
+    list_display = ["name", "mobile_display", "id_number_display", "community", "created_at"]
+    search_fields = ["name", "mobile", "occupancies__unit__room_no"]
+    list_filter = ["community", "occupancies__unit__building"]
+    list_select_related = ["community"]
+
+    @admin.display(description=_("mobile"), ordering="mobile")
+    def mobile_display(self, obj: Person) -> str:
+        return obj.mobile_masked
+
+    @admin.display(description=_("resident ID number"))
+    def id_number_display(self, obj: Person) -> str:
+        return obj.id_number_masked
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, dup = super().get_search_results(request, queryset, search_term)
+        return queryset, True if search_term else dup
+
+
+@admin.register(Occupancy)
+class OccupancyAdmin(ScopedAdmin):
+    community_path = "unit__community"
+    list_display = ["person", "role", "unit", "start_date", "end_date", "is_payer"]
+    search_fields = ["person__name", "person__mobile", "unit__room_no", "unit__building__name"]
+    list_filter = ["unit__community", "unit__building", "role", "is_payer"]
+    list_select_related = ["person", "unit__building"]
+    autocomplete_fields = ["unit", "person"]

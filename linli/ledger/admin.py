@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from unfold.admin import TabularInline
+
+from linli.console.scoping import ScopedAdmin
+from linli.ledger.models import JournalEntry, JournalLine
+
+
+class JournalLineInline(TabularInline):
+    model = JournalLine
+    fields = ["account", "side", "amount_fen", "unit", "fee_item_ref"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ScopedAdmin):
+    """Read-only: entries are posted by services, never typed in."""
+
+    list_display = ["id", "effective_on", "kind", "business_key", "community", "posted_at"]
+    list_filter = ["community", "kind"]
+    search_fields = ["business_key", "memo"]
+    list_select_related = ["community"]
+    readonly_fields = [
+        "community", "business_key", "kind", "memo", "effective_on", "posted_at", "posted_by",
+        "reverses", "digest",
+    ]
+    inlines = [JournalLineInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

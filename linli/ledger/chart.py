@@ -1,0 +1,64 @@
+"""Chart of accounts. Codes are named constants; nothing else may be posted to.
+
+Sign convention: a line's ``amount_fen`` is always positive and ``side`` says debit or
+credit. An account's balance in its normal direction is
+debits − credits for assets and expenses, credits − debits for liabilities and income.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+ASSET, LIABILITY, INCOME, EXPENSE = "asset", "liability", "income", "expense"
+
+CASH = "1001"                 # 库存现金: cash taken at the counter
+BANK = "1002"                 # 银行存款: transfers, cheques, POS settlements
+CLEARING_WECHAT = "1121"      # 微信支付待清算
+CLEARING_ALIPAY = "1122"      # 支付宝待清算
+CLEARING_SANDBOX = "1129"     # 模拟支付 (demo only, not real money)
+RECEIVABLE = "1131"           # 应收物业费, by unit
+SUSPENSE = "1199"             # 待查明款项: money we cannot yet attribute
+PREPAID = "2203"              # 预收款 (预存款), by unit
+DEPOSITS_HELD = "2241"        # 押金, by unit
+REFUNDS_PAYABLE = "2242"      # 应退款: approved refunds not yet paid out
+REVENUE = "6001"              # 物业收费收入, by fee item
+LATE_FEE_INCOME = "6051"      # 滞纳金收入
+WAIVERS = "6401"              # 减免 (contra revenue)
+DISCOUNTS = "6402"            # 折扣 (contra revenue)
+
+
+@dataclass(frozen=True)
+class Account:
+    code: str
+    name: object  # lazy translation
+    kind: str
+    needs_unit: bool = False
+
+    @property
+    def debit_normal(self) -> bool:
+        return self.kind in (ASSET, EXPENSE)
+
+
+CHART: dict[str, Account] = {
+    a.code: a
+    for a in (
+        Account(CASH, _("Cash"), ASSET),
+        Account(BANK, _("Bank"), ASSET),
+        Account(CLEARING_WECHAT, _("WeChat Pay clearing"), ASSET),
+        Account(CLEARING_ALIPAY, _("Alipay clearing"), ASSET),
+        Account(CLEARING_SANDBOX, _("Sandbox clearing (not real money)"), ASSET),
+        Account(RECEIVABLE, _("Fees receivable"), ASSET, needs_unit=True),
+        Account(SUSPENSE, _("Suspense"), ASSET),
+        Account(PREPAID, _("Prepaid balances"), LIABILITY, needs_unit=True),
+        Account(DEPOSITS_HELD, _("Deposits held"), LIABILITY, needs_unit=True),
+        Account(REFUNDS_PAYABLE, _("Refunds payable"), LIABILITY),
+        Account(REVENUE, _("Fee revenue"), INCOME),
+        Account(LATE_FEE_INCOME, _("Late-fee income"), INCOME),
+        Account(WAIVERS, _("Waivers"), EXPENSE),
+        Account(DISCOUNTS, _("Discounts"), EXPENSE),
+    )
+}
+
+ACCOUNT_CHOICES = [(a.code, f"{a.code} {a.name}") for a in CHART.values()]

@@ -1,0 +1,131 @@
+"""Journal entries and their lines: immutable, balanced, idempotent by business key.
+
+Immutability is enforced three times: the model refuses save-after-create and delete,
+the queryset refuses bulk update and delete, and on PostgreSQL a trigger refuses
+UPDATE and DELETE from any client (migration 0002).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from linli.ledger.chart import ACCOUNT_CHOICES
+
+
+class ImmutableRecordError(Exception):
+    """A financial record was about to be edited or deleted."""
+
+
+class _AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ImmutableRecordError(f"{self.model.__name__} rows are never updated")
+
+    def delete(self):
+        raise ImmutableRecordError(f"{self.model.__name__} rows are never deleted")
+
+    _raw_delete = delete
+
+
+class AppendOnlyModel(models.Model):
+    objects = _AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRecordError(f"{type(self).__name__} {self.pk} is never updated")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecordError(f"{type(self).__name__} {self.pk} is never deleted")
+
+
+class JournalEntry(AppendOnlyModel):
+    community = models.ForeignKey(
+        "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
+        related_name="journal_entries",
+    )
+    business_key = models.CharField(
+        _("business key"), max_length=120, unique=True,
+        help_text=_("What this entry records, e.g. bill:123:issue. Posting it twice is a no-op."),
+    )
+    kind = models.CharField(_("kind"), max_length=40)
+    memo = models.CharField(_("memo"), max_length=255, blank=True)
+    effective_on = models.DateField(_("effective date"))
+    posted_at = models.DateTimeField(_("posted"), auto_now_add=True, db_index=True)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("posted by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+    reverses = models.OneToOneField(
+        "self", verbose_name=_("reverses"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="reversed_by",
+    )
+    digest = models.CharField(
+        _("digest"), max_length=64, editable=False,
+        help_text=_("SHA-256 of the lines; `linli check` recomputes it."),
+    )
+
+    class Meta:
+        verbose_name = _("journal entry")
+        verbose_name_plural = _("journal entries")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.business_key}"
+
+
+class JournalLine(AppendOnlyModel):
+    DEBIT, CREDIT = "D", "C"
+    SIDE_CHOICES = [(DEBIT, _("Debit")), (CREDIT, _("Credit"))]
+
+    entry = models.ForeignKey(
+        JournalEntry, verbose_name=_("entry"), on_delete=models.PROTECT, related_name="lines"
+    )
+    account = models.CharField(_("account"), max_length=8, choices=ACCOUNT_CHOICES)
+    side = models.CharField(_("side"), max_length=1, choices=SIDE_CHOICES)
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    # Dimensions. ``community`` repeats the entry's so balances need no join.
+    community = models.ForeignKey(
+        "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT, related_name="+"
+    )
+    unit = models.ForeignKey(
+        "estate.Unit", verbose_name=_("unit"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="journal_lines",
+    )
+    fee_item_ref = models.BigIntegerField(
+        _("fee item"), null=True, blank=True,
+        help_text=_("Fee item the line belongs to (revenue and its contra accounts)."),
+    )
+
+    class Meta:
+        verbose_name = _("journal line")
+        verbose_name_plural = _("journal lines")
+        ordering = ["entry_id", "id"]
+        indexes = [
+            models.Index(fields=["community", "account", "unit"], name="ledger_line_dims"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_fen__gt=0), name="line_amount_positive"),
+            models.CheckConstraint(condition=models.Q(side__in=["D", "C"]), name="line_side_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.account} {self.amount_fen}"
+
+
+def lines_digest(lines) -> str:
+    """Canonical SHA-256 over an entry's lines (in insertion order)."""
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(
+            f"{line.account}|{line.side}|{line.amount_fen}|{line.unit_id or ''}|"
+            f"{line.fee_item_ref or ''}\n".encode()
+        )
+    return h.hexdigest()

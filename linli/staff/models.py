@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    COMPANY_ADMIN = "company_admin", _("Company admin")
+    MANAGER = "manager", _("Community manager")
+    CASHIER = "cashier", _("Cashier")
+    FINANCE = "finance", _("Finance")
+    SERVICE = "service", _("Customer service")
+
+
+class StaffMember(models.Model):
+    """A member of a property company's staff, with one role and the communities they
+    work in. A company admin works in every community of the company."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("login"),
+        on_delete=models.PROTECT,
+        related_name="staff",
+    )
+    company = models.ForeignKey(
+        "estate.Company", verbose_name=_("company"), on_delete=models.PROTECT, related_name="staff"
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    communities = models.ManyToManyField(
+        "estate.Community", verbose_name=_("communities"), blank=True, related_name="staff"
+    )
+    display_name = models.CharField(_("name"), max_length=50)
+    mobile = models.CharField(_("mobile"), max_length=11, blank=True)
+
+    class Meta:
+        verbose_name = _("staff member")
+        verbose_name_plural = _("staff")
+        ordering = ["company_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.get_role_display()})"
