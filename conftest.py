@@ -20,3 +20,38 @@ def estate(db):
         data[f"{key}_parking"] = t.make_parking(community, unit)
         data[f"{key}_building"] = unit.building
     return data
+
+
+def pytest_sessionstart(session):
+    """Under CI's PostgreSQL run (LINLI_REQUIRE_SERVICES=1) a missing service is a
+    failure, never a silent fallback to SQLite or a skipped test."""
+    import os
+
+    if not os.environ.get("LINLI_REQUIRE_SERVICES"):
+        return
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        pytest.exit(f"LINLI_REQUIRE_SERVICES: database is {engine}, not PostgreSQL", returncode=3)
+    if "Redis" not in settings.HUEY["huey_class"]:
+        pytest.exit("LINLI_REQUIRE_SERVICES: job store is not Redis", returncode=3)
+    from huey.contrib.djhuey import HUEY
+
+    try:
+        HUEY.storage.conn.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.exit(f"LINLI_REQUIRE_SERVICES: Redis unreachable: {exc}", returncode=3)
+
+
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.postgres` tests skip on SQLite, except under LINLI_REQUIRE_SERVICES
+    where SQLite is already refused above."""
+    from django.conf import settings
+
+    if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)

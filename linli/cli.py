@@ -14,6 +14,8 @@ COMMANDS = {
     "createadmin": ("linli_createadmin", "create a platform administrator"),
     "shell": ("shell", "Django shell, for operators"),
     "check": ("linli_check", "verify every ledger and data invariant"),
+    "bill-run": ("linli_bill_run", "preview or commit a bill run for a community and month"),
+    "bench": ("linli_bench", "benchmarks that print figures (billing, ...)"),
     "manage": (None, "any Django management command"),
 }
 

@@ -5,19 +5,35 @@ Rules (DESIGN §3):
 - prices, rates and quantities are ``Decimal``; a product is computed at full
   precision and rounded to the fen once, ROUND_HALF_UP;
 - a ``float`` is refused wherever money enters.
+
+Decimal arithmetic is context-bound (28 significant digits by default), so a plain
+``a * b`` or ``x * 100`` may round silently before *our* rounding and turn one
+rounding into two. Everything here is exact until the single ROUND_HALF_UP.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, Inexact, localcontext
+from fractions import Fraction
 
 from django.utils.translation import gettext as _
 
 FEN_PER_YUAN = 100
-_ONE_FEN = Decimal("0.01")
-_YUAN_RE = re.compile(r"^(?P<sign>-)?(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d{1,2}))?$")
+# ASCII digits only: ``\d`` would also take Arabic-Indic or Devanagari digits.
+_YUAN_RE = re.compile(
+    r"(?P<sign>-)?(?P<int>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<frac>[0-9]{1,2}))?"
+)
+_TOO_PRECISE_RE = re.compile(r"-?[0-9,]+\.[0-9]{3,}")
+# Full-width digits and punctuation come from Chinese input methods.
+_FULL_WIDTH = {ord("０") + i: ord("0") + i for i in range(10)} | {
+    ord("，"): ord(","),
+    ord("．"): ord("."),
+    ord("－"): ord("-"),
+    ord("\u3000"): ord(" "),
+}
+_DECORATIONS = ("¥", "￥", "元", "RMB", "CNY", " ")
 
 
 class MoneyError(ValueError):
@@ -29,12 +45,29 @@ def _refuse_float(value: object) -> None:
         raise TypeError("money must never pass through float")
 
 
+def _require_decimal(value: object, what: str) -> Decimal:
+    """Decimal or int in; anything else (float, str, bool) is a programming error."""
+    _refuse_float(value)
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
+        raise TypeError(f"{what} must be a Decimal, not {type(value).__name__}")
+    value = Decimal(value)
+    if not value.is_finite():
+        raise MoneyError(_("Not an amount of money."))
+    return value
+
+
+def _shift(value: Decimal, places: int) -> Decimal:
+    """``value × 10**places``, exactly (no context precision, no rounding)."""
+    sign, digits, exponent = value.as_tuple()
+    return Decimal((sign, digits, exponent + places))
+
+
 def parse_yuan(text: str | Decimal | int) -> int:
     """Parse a yuan amount as a person writes it and return fen.
 
     Accepts ``"1234.5"``, ``"¥1,234.50"``, ``"-3"``, ``"１２"`` (full-width digits),
-    ``Decimal("1.25")`` and ints (taken as yuan). More than two decimals is an error,
-    not a silent rounding: the caller meant something we cannot know.
+    ``"12元"``, ``Decimal("1.25")`` and ints (taken as yuan). More than two decimals
+    is an error, not a silent rounding: the caller meant something we cannot know.
     """
     _refuse_float(text)
     if isinstance(text, bool):
@@ -44,13 +77,17 @@ def parse_yuan(text: str | Decimal | int) -> int:
     if isinstance(text, Decimal):
         if not text.is_finite():
             raise MoneyError(_("Not an amount of money."))
-        if text != text.quantize(_ONE_FEN):
+        fen = _shift(text, 2)
+        whole_fen = int(fen)
+        if whole_fen != fen:
             raise MoneyError(_("An amount has at most two decimal places (fen)."))
-        return int(text * FEN_PER_YUAN)
-    cleaned = _normalise(str(text))
-    match = _YUAN_RE.match(cleaned)
+        return whole_fen
+    if not isinstance(text, str):
+        raise TypeError(f"parse_yuan takes str, Decimal or int, not {type(text).__name__}")
+    cleaned = _normalise(text)
+    match = _YUAN_RE.fullmatch(cleaned)
     if not match:
-        if re.match(r"^-?[\d,]+\.\d{3,}$", cleaned):
+        if _TOO_PRECISE_RE.fullmatch(cleaned):
             raise MoneyError(_("An amount has at most two decimal places (fen)."))
         raise MoneyError(_("“%(text)s” is not an amount of money.") % {"text": text})
     whole = int(match["int"].replace(",", ""))
@@ -60,19 +97,14 @@ def parse_yuan(text: str | Decimal | int) -> int:
 
 
 def _normalise(text: str) -> str:
-    # Full-width digits and punctuation come from Chinese input methods.
-    table = {ord("０") + i: ord("0") + i for i in range(10)}
-    table.update({ord("，"): ord(","), ord("．"): ord("."), ord("－"): ord("-")})
-    text = text.translate(table).strip()
-    for token in ("¥", "￥", "元", "RMB", "CNY", " "):
+    text = text.translate(_FULL_WIDTH).strip()
+    for token in _DECORATIONS:
         text = text.replace(token, "")
-    if text.startswith("-"):
-        return "-" + text[1:].lstrip()
     return text
 
 
 def format_fen(amount_fen: int, *, symbol: bool = True, grouping: bool = True) -> str:
-    """``123450`` → ``"¥1,234.50"``; negative amounts get a leading minus."""
+    """``123450`` → ``"¥1,234.50"``; negative amounts get a leading minus: ``"-¥0.05"``."""
     _check_fen(amount_fen)
     sign = "-" if amount_fen < 0 else ""
     whole, frac = divmod(abs(amount_fen), FEN_PER_YUAN)
@@ -86,50 +118,75 @@ def fen_to_yuan_str(amount_fen: int) -> str:
 
 
 def fen_to_decimal(amount_fen: int) -> Decimal:
+    """``123450`` → ``Decimal("1234.50")``, exactly."""
     _check_fen(amount_fen)
-    return Decimal(amount_fen) / FEN_PER_YUAN
+    return _shift(Decimal(amount_fen), -2)
 
 
 def round_to_fen(amount_yuan: Decimal) -> int:
-    """Round an exact yuan amount to fen, once, ROUND_HALF_UP (away from zero on .5)."""
+    """Round an exact yuan amount to fen, once, ROUND_HALF_UP (away from zero on .5).
+
+    ``Decimal("0.005")`` → 1, ``Decimal("0.0049")`` → 0, ``Decimal("-0.005")`` → -1.
+    """
     _refuse_float(amount_yuan)
-    if not isinstance(amount_yuan, Decimal):
+    if isinstance(amount_yuan, bool) or not isinstance(amount_yuan, Decimal):
         raise TypeError("round_to_fen takes a Decimal amount in yuan")
-    try:
-        return int((amount_yuan * FEN_PER_YUAN).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    except InvalidOperation as exc:  # NaN, infinity
-        raise MoneyError(_("Not an amount of money.")) from exc
+    if not amount_yuan.is_finite():
+        raise MoneyError(_("Not an amount of money."))
+    # to_integral_value rounds exactly, whatever the context's precision.
+    return int(_shift(amount_yuan, 2).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def round_fraction_to_fen(amount_yuan: Fraction) -> int:
+    """Round an exact rational yuan amount (prices × areas × day fractions) to fen, once,
+    ROUND_HALF_UP. Used where a factor such as 14/31 of a month has no finite decimal."""
+    if not isinstance(amount_yuan, Fraction):
+        raise TypeError("round_fraction_to_fen takes a Fraction amount in yuan")
+    fen = amount_yuan * FEN_PER_YUAN
+    sign = -1 if fen < 0 else 1
+    return sign * int(abs(fen) + Fraction(1, 2))  # int() truncates: floor for ≥ 0
 
 
 def price_times(price_yuan: Decimal, quantity: Decimal) -> int:
     """A bill line: unit price (yuan) × quantity at full precision, rounded once to fen."""
-    _refuse_float(price_yuan)
-    _refuse_float(quantity)
-    return round_to_fen(Decimal(price_yuan) * Decimal(quantity))
+    price = _require_decimal(price_yuan, "a price")
+    qty = _require_decimal(quantity, "a quantity")
+    return round_to_fen(_exact_product(price, qty))
+
+
+def _exact_product(a: Decimal, b: Decimal) -> Decimal:
+    with localcontext() as ctx:
+        # The product of an m-digit and an n-digit coefficient has at most m + n digits.
+        ctx.prec = len(a.as_tuple().digits) + len(b.as_tuple().digits) + 1
+        ctx.traps[Inexact] = True
+        return a * b
 
 
 def split_fen(total_fen: int, weights: Sequence[int | Decimal]) -> list[int]:
     """Split ``total_fen`` in proportion to ``weights``; the parts always sum to the total.
 
-    Largest-remainder method: every part is within one fen of its exact share, and
-    ties go to the earlier part so the result is deterministic.
+    Largest-remainder method on exact fractions: every part is within one fen of its
+    exact share, and ties go to the earlier part so the result is deterministic.
     """
     _check_fen(total_fen)
+    weights = list(weights)
     if not weights:
         raise ValueError("nothing to split into")
+    exact_weights = []
     for weight in weights:
-        _refuse_float(weight)
+        weight = _require_decimal(weight, "a weight")
         if weight < 0:
             raise ValueError("weights must not be negative")
-    weight_sum = sum(Decimal(w) for w in weights)
+        exact_weights.append(Fraction(weight))
+    weight_sum = sum(exact_weights)
     if weight_sum == 0:
         raise ValueError("weights must not all be zero")
     sign = -1 if total_fen < 0 else 1
     magnitude = abs(total_fen)
-    exact = [Decimal(magnitude) * Decimal(w) / weight_sum for w in weights]
-    parts = [int(e) for e in exact]  # floor: values are non-negative
+    shares = [magnitude * w / weight_sum for w in exact_weights]
+    parts = [s.numerator // s.denominator for s in shares]  # floor: shares are ≥ 0
     remainder = magnitude - sum(parts)
-    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), i))
+    order = sorted(range(len(shares)), key=lambda i: (-(shares[i] - parts[i]), i))
     for i in order[:remainder]:
         parts[i] += 1
     return [sign * p for p in parts]

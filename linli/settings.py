@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "linli.estate",
     "linli.staff",
     "linli.ledger",
+    "linli.billing",
+    "linli.payments",
     "linli.console",
 ]
 
@@ -126,7 +128,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- background jobs ----------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    HUEY = {"huey_class": "huey.RedisHuey", "name": "linli", "url": REDIS_URL, "immediate": False}
+    from redis import ConnectionPool
+
+    HUEY = {
+        "huey_class": "huey.RedisHuey",
+        "name": "linli",
+        # Timeouts so an unreachable Redis makes /healthz answer 503, not hang.
+        "connection_pool": ConnectionPool.from_url(
+            REDIS_URL, socket_connect_timeout=3, socket_timeout=10
+        ),
+        "immediate": False,
+    }
 else:
     HUEY = {
         "huey_class": "huey.SqliteHuey",
@@ -146,7 +158,8 @@ LOGIN_URL = "admin:login"
 # --- i18n ---------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# Our own catalog first, then our translations of the console theme's strings.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_vendor"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

@@ -1,14 +1,27 @@
-"""Excel export of what a console list shows (already scoped by the admin)."""
+"""Excel export of what a console list shows.
+
+The queryset comes from the admin's action machinery, which starts from the page's
+scoped ``get_queryset``: ids of rows outside the staff member's scope that are posted
+anyway are simply not there. Cells hold what the list shows (choice labels, masked
+personal data), and text is always written as text so that a value such as
+``=HYPERLINK(...)`` typed into a name never becomes a formula.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import io
 
 from django.contrib.admin.utils import label_for_field, lookup_field
+from django.db import models
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.encoding import force_str
+from django.utils.html import strip_tags
+from django.utils.translation import gettext as _
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
@@ -16,17 +29,45 @@ from linli.core.models import AuditEvent
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def _plain_value(field, value):
+    """A cell value: numbers and dates stay typed, everything else becomes text."""
+    if value is None:
+        return ""
+    if isinstance(field, models.Field) and field.choices:
+        return force_str(dict(field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, int | float | decimal.Decimal):
+        return value
+    if isinstance(value, dt.datetime):
+        if timezone.is_aware(value):
+            value = timezone.localtime(value)
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return value
+    return strip_tags(force_str(value))
+
+
+def _cell(ws, value) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"  # never a formula
+    return cell
+
+
 def queryset_to_xlsx_response(model_admin, request, queryset) -> HttpResponse:
     fields = [f for f in model_admin.get_list_display(request) if f != "action_checkbox"]
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=force_str(model_admin.model._meta.verbose_name_plural)[:31])
-    ws.append([force_str(label_for_field(f, model_admin.model, model_admin)) for f in fields])
+    ws.append(
+        [_cell(ws, force_str(label_for_field(f, model_admin.model, model_admin))) for f in fields]
+    )
     count = 0
     for obj in queryset.iterator(chunk_size=2000):
         row = []
         for name in fields:
-            _f, _attr, value = lookup_field(name, obj, model_admin)
-            row.append(value if isinstance(value, int | float | str) else force_str(value))
+            field, _attr, value = lookup_field(name, obj, model_admin)
+            row.append(_cell(ws, _plain_value(field, value)))
         ws.append(row)
         count += 1
     buffer = io.BytesIO()
@@ -35,7 +76,7 @@ def queryset_to_xlsx_response(model_admin, request, queryset) -> HttpResponse:
         actor=request.user,
         action=AuditEvent.Action.ACTION,
         summary=f"export {model_admin.model._meta.label} ({count} rows)",
-        ip=request.META.get("REMOTE_ADDR"),
+        ip=request.META.get("REMOTE_ADDR") or None,
     )
     name = f"{model_admin.model._meta.model_name}-{timezone.localtime():%Y%m%d-%H%M}.xlsx"
     response = HttpResponse(buffer.getvalue(), content_type=XLSX)

@@ -1,53 +1,80 @@
 """The console's sidebar (django-unfold). Imported by settings: no models here.
 
-Each domain adds its group as it lands: estate, billing, payments, refunds, messages,
-reports. An item shows only to staff holding its permission.
+The groups are the console's plan: estate, billing, payments, refunds, messages,
+reports, system. A domain's pages appear as soon as its admin or view is registered
+under the URL name listed here; an item whose URL does not exist yet, or whose
+permission the staff member lacks, is left out, and so is a group left empty.
 """
 
 from __future__ import annotations
 
-from django.urls import reverse_lazy
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
-
-def _can(perm: str):
-    return lambda request: request.user.has_perm(perm)
-
-
-def _item(title, icon: str, url_name: str, perm: str) -> dict:
-    return {"title": title, "icon": icon, "link": reverse_lazy(url_name), "permission": _can(perm)}
-
-
-NAVIGATION = [
-    {
-        "title": _("Estate"),
-        "collapsible": False,
-        "items": [
-            _item(_("Communities"), "apartment", "admin:estate_community_changelist", "estate.view_community"),
-            _item(_("Buildings"), "domain", "admin:estate_building_changelist", "estate.view_building"),
-            _item(_("Units"), "door_front", "admin:estate_unit_changelist", "estate.view_unit"),
-            _item(_("Parking spaces"), "local_parking", "admin:estate_parkingspace_changelist", "estate.view_parkingspace"),
-            _item(_("People"), "group", "admin:estate_person_changelist", "estate.view_person"),
-            _item(_("Occupancies"), "badge", "admin:estate_occupancy_changelist", "estate.view_occupancy"),
-            _item(_("Import from Excel"), "upload_file", "console:estate-import", "estate.import_estate"),
-        ],
-    },
-    {
-        "title": _("Finance"),
-        "collapsible": True,
-        "items": [
-            _item(_("Journal entries"), "account_balance", "admin:ledger_journalentry_changelist", "ledger.view_journalentry"),
-        ],
-    },
-    {
-        "title": _("System"),
-        "collapsible": True,
-        "items": [
-            _item(_("Staff"), "manage_accounts", "admin:staff_staffmember_changelist", "staff.view_staffmember"),
-            _item(_("Audit log"), "history", "admin:core_auditevent_changelist", "core.view_auditevent"),
-        ],
-    },
+# (title, material icon, URL name, permission)
+GROUPS = [
+    (_("Estate"), [
+        (_("Communities"), "apartment", "admin:estate_community_changelist", "estate.view_community"),
+        (_("Buildings"), "domain", "admin:estate_building_changelist", "estate.view_building"),
+        (_("Units"), "door_front", "admin:estate_unit_changelist", "estate.view_unit"),
+        (_("Parking spaces"), "local_parking", "admin:estate_parkingspace_changelist", "estate.view_parkingspace"),
+        (_("People"), "group", "admin:estate_person_changelist", "estate.view_person"),
+        (_("Occupancies"), "badge", "admin:estate_occupancy_changelist", "estate.view_occupancy"),
+        (_("Import from Excel"), "upload_file", "console:estate-import", "estate.import_estate"),
+    ]),
+    (_("Billing"), [
+        (_("Fee items"), "sell", "admin:billing_feeitem_changelist", "billing.view_feeitem"),
+        (_("Charge standards"), "rule", "admin:billing_chargestandard_changelist", "billing.view_chargestandard"),
+        (_("Meter readings"), "speed", "admin:billing_meterreading_changelist", "billing.view_meterreading"),
+        (_("Import meter readings"), "upload_file", "billing:meter-readings-import", "billing.add_meterreading"),
+        (_("Issue bills"), "playlist_add", "billing:bill-runs", "billing.add_billrun"),
+        (_("Bill runs"), "playlist_add_check", "admin:billing_billrun_changelist", "billing.view_billrun"),
+        (_("Bills"), "receipt_long", "admin:billing_bill_changelist", "billing.view_bill"),
+        (_("Adjustments"), "rule_settings", "admin:billing_billadjustment_changelist", "billing.view_billadjustment"),
+        (_("Billing settings"), "settings", "admin:billing_billingsettings_changelist", "billing.view_billingsettings"),
+    ]),
+    (_("Payments"), [
+        (_("Payment orders"), "payments", "admin:payments_paymentorder_changelist", "payments.view_paymentorder"),
+        (_("Payments"), "point_of_sale", "admin:payments_payment_changelist", "payments.view_payment"),
+        (_("Prepaid balances"), "savings", "admin:payments_prepaidwallet_changelist", "payments.view_prepaidwallet"),
+    ]),
+    (_("Refunds"), [
+        (_("Refund requests"), "currency_exchange", "admin:refunds_refundrequest_changelist", "refunds.view_refundrequest"),
+    ]),
+    (_("Messages"), [
+        (_("Message threads"), "forum", "admin:notify_thread_changelist", "notify.view_thread"),
+        (_("Announcements"), "campaign", "admin:notify_announcement_changelist", "notify.view_announcement"),
+    ]),
+    (_("Reports"), [
+        (_("Journal entries"), "account_balance", "admin:ledger_journalentry_changelist", "ledger.view_journalentry"),
+    ]),
+    (_("System"), [
+        (_("Staff"), "manage_accounts", "admin:staff_staffmember_changelist", "staff.view_staffmember"),
+        (_("Audit log"), "history", "admin:core_auditevent_changelist", "core.view_auditevent"),
+    ]),
 ]
+
+
+def _url(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+def navigation(request) -> list[dict]:
+    """The sidebar for this request's user: only pages that exist and they may open."""
+    groups = []
+    for index, (title, items) in enumerate(GROUPS):
+        visible = []
+        for item_title, icon, url_name, perm in items:
+            link = _url(url_name)
+            if link is not None and request.user.has_perm(perm):
+                visible.append({"title": item_title, "icon": icon, "link": link})
+        if visible:
+            groups.append({"title": title, "collapsible": index > 0, "items": visible})
+    return groups
+
 
 UNFOLD = {
     "SITE_TITLE": _("Linli console"),
@@ -55,8 +82,8 @@ UNFOLD = {
     "SITE_SUBHEADER": _("Property fees"),
     "SITE_SYMBOL": "apartment",
     "SITE_URL": "/",
-    "SHOW_HISTORY": False,
+    "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "SHOW_LANGUAGES": True,
-    "SIDEBAR": {"show_search": True, "show_all_applications": False, "navigation": NAVIGATION},
+    "SIDEBAR": {"show_search": True, "show_all_applications": False, "navigation": navigation},
 }

@@ -3,22 +3,38 @@
 A staff member sees and changes only rows of their communities, in lists, searches,
 filters, autocompletes, exports and detail pages; an id outside their scope answers
 404 (never "exists but forbidden"). Every add, change and delete is written to the
-audit log with the fields that changed.
+audit log with the fields that changed, inline rows and many-to-many links included.
+
+Scope lives in one method, ``ScopedAdmin.scope``: the list, the detail pages, the
+autocomplete endpoint (which asks the target model's admin), the list filters and the
+choices of every related field go through it.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.admin import RelatedFieldListFilter
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.db.models import Q
 from django.http import Http404
+from django.template.response import TemplateResponse
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.contrib.filters.admin import RelatedDropdownFilter
 
 from linli.core.audit import audit_record, diff, snapshot
 from linli.core.models import AuditEvent
-from linli.staff.scope import scope_queryset
+from linli.estate.models import Company
+from linli.staff.scope import company_id_for, scope_queryset
 
 
 def community_path_for(model: type[models.Model]) -> str | None:
@@ -27,34 +43,174 @@ def community_path_for(model: type[models.Model]) -> str | None:
 
 
 def scope_for(model: type[models.Model], qs: models.QuerySet, user) -> models.QuerySet:
-    """Scope any queryset of a console model by the path its admin declares."""
-    path = community_path_for(model)
-    if path is None:
-        return qs if user.is_superuser else qs.none()
-    return scope_queryset(qs, user, path)
+    """Scope any queryset by the rules of the model's console page.
+
+    Models without a console page are invisible to staff, except the few that a
+    form may legitimately point at: their own company, their colleagues' logins and
+    content types (which hold no data).
+    """
+    if getattr(user, "is_superuser", False) and user.is_active:
+        return qs
+    model_admin = admin.site._registry.get(model)
+    if isinstance(model_admin, ScopedAdmin):
+        return model_admin.scope(qs, user)
+    if model is Company:
+        return qs.filter(pk=company_id_for(user))
+    if model is ContentType:
+        return qs
+    if model is get_user_model():
+        company_id = company_id_for(user)
+        if company_id is None:
+            return qs.filter(pk=user.pk)
+        return qs.filter(Q(staff__company_id=company_id) | Q(pk=user.pk))
+    return qs.none()
 
 
-class ScopedRelatedFilter(RelatedDropdownFilter):
-    """A related-object filter that offers only objects in the user's scope."""
+def related_queryset(model_admin, related: type[models.Model], request) -> models.QuerySet:
+    """In-scope objects of ``related`` for a choice list, joined for their ``str()``."""
+    related_admin = model_admin.admin_site._registry.get(related)
+    if isinstance(related_admin, ScopedAdmin):
+        return related_admin.get_queryset(request)
+    return scope_for(related, related._default_manager.all(), request.user)
+
+
+def _scoped_choices(model_admin, db_field, request, kwargs: dict) -> None:
+    """Cut the choices of a related form field to the user's scope (unless given)."""
+    if "queryset" not in kwargs:
+        kwargs["queryset"] = related_queryset(model_admin, db_field.related_model, request)
+
+
+class ScopedChoicesMixin:
+    """For a related-object list filter: offer only objects in the user's scope."""
 
     def field_choices(self, field, request, model_admin):
-        related = field.related_model
-        qs = scope_for(related, related._default_manager.all(), request.user)
+        qs = related_queryset(model_admin, field.related_model, request)
         return [(obj.pk, str(obj)) for obj in qs]
+
+
+class ScopedRelatedFilter(ScopedChoicesMixin, RelatedDropdownFilter):
+    """The console's related-object filter: a dropdown of in-scope objects."""
+
+
+def _scoped_filter_class(cls: type) -> type:
+    """A page may name its own related filter class; make sure it is scoped too."""
+    if issubclass(cls, ScopedChoicesMixin) or not issubclass(cls, RelatedFieldListFilter):
+        return cls
+    return type(f"Scoped{cls.__name__}", (ScopedChoicesMixin, cls), {})
+
+
+# --- audit helpers ---------------------------------------------------------------
+
+
+def audit_snapshot(obj: models.Model) -> dict[str, Any]:
+    """What a person can edit on ``obj``: editable fields and many-to-many links.
+
+    Derived columns (blind indexes, timestamps) are left out; secret fields (those
+    declaring ``audit_secret``, such as anything encrypted at rest) appear only as a
+    keyed digest, never in plain text (``linli.core.audit.snapshot``).
+    """
+    editable = [f.name for f in obj._meta.concrete_fields if f.editable and not f.primary_key]
+    result = snapshot(obj, fields=editable)
+    if obj.pk is not None:
+        for field in obj._meta.many_to_many:
+            result[field.name] = sorted(str(v) for v in getattr(obj, field.name).all())
+    return result
+
+
+def change_rows(changes) -> list[tuple[str, str, str]]:
+    """An audit event's ``changes`` as (field, before, after) text, whatever its shape
+    (``{field: [before, after]}`` from the console, or ``{field: value}``)."""
+    if not isinstance(changes, dict):
+        return []
+    rows = []
+    for field, values in changes.items():
+        if isinstance(values, list) and len(values) == 2:
+            rows.append((field, _as_text(values[0]), _as_text(values[1])))
+        else:
+            rows.append((field, "", _as_text(values)))
+    return rows
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _fresh(obj: models.Model) -> models.Model:
+    """The row as stored (forms change the in-memory instance before saving)."""
+    return type(obj)._default_manager.get(pk=obj.pk)
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class _AuditTrail:
+    """Snapshots taken during one save, so that events are written parent first."""
+
+    def __init__(self) -> None:
+        self.before: dict[tuple[str, Any], dict] = {}
+        self.pending: list[dict] = []
+
+
+def _trail(request) -> _AuditTrail:
+    trail = getattr(request, "_linli_audit", None)
+    if trail is None:
+        trail = request._linli_audit = _AuditTrail()
+    return trail
+
+
+def _key(obj: models.Model) -> tuple[str, Any]:
+    return (obj._meta.label, obj.pk)
+
+
+# --- inlines ------------------------------------------------------------------------
+
+
+class ScopedInlineMixin:
+    """Related fields inside inline rows offer only in-scope objects too."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        _scoped_choices(self, db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        _scoped_choices(self, db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ScopedTabularInline(ScopedInlineMixin, TabularInline):
+    pass
+
+
+class ScopedStackedInline(ScopedInlineMixin, StackedInline):
+    pass
+
+
+# --- the page -----------------------------------------------------------------------
 
 
 class ScopedAdmin(ModelAdmin):
     """Console page for a model reached through ``community_path``."""
 
     community_path: str = "community"
-    # Foreign keys whose choices must be cut to the user's scope (all of them, by default).
     list_filter_submit = True
     list_per_page = 50
     actions = ["export_xlsx"]
+    object_history_template = "console/object_history.html"
 
     # --- scope -----------------------------------------------------------------
+    def scope(self, qs: models.QuerySet, user) -> models.QuerySet:
+        """Rows of this model that ``user`` may see. Override for other rules."""
+        return scope_queryset(qs, user, self.community_path)
+
     def get_queryset(self, request):
-        return scope_queryset(super().get_queryset(request), request.user, self.community_path)
+        qs = self.scope(super().get_queryset(request), request.user)
+        if isinstance(self.list_select_related, list | tuple) and self.list_select_related:
+            # Also for detail pages, autocompletes and filters that print str(obj).
+            qs = qs.select_related(*self.list_select_related)
+        return qs
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -63,15 +219,11 @@ class ScopedAdmin(ModelAdmin):
         return obj
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        related = db_field.related_model
-        if community_path_for(related) is not None and "queryset" not in kwargs:
-            kwargs["queryset"] = scope_for(related, related._default_manager.all(), request.user)
+        _scoped_choices(self, db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        related = db_field.related_model
-        if community_path_for(related) is not None and "queryset" not in kwargs:
-            kwargs["queryset"] = scope_for(related, related._default_manager.all(), request.user)
+        _scoped_choices(self, db_field, request, kwargs)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_list_filter(self, request):
@@ -79,6 +231,10 @@ class ScopedAdmin(ModelAdmin):
         for item in super().get_list_filter(request):
             if isinstance(item, str) and self._is_relation(item):
                 item = (item, ScopedRelatedFilter)
+            elif isinstance(item, tuple | list) and isinstance(item[1], type):
+                item = (item[0], _scoped_filter_class(item[1]))
+            elif isinstance(item, type):
+                item = _scoped_filter_class(item)
             filters.append(item)
         return filters
 
@@ -90,26 +246,85 @@ class ScopedAdmin(ModelAdmin):
             model = field.related_model
         return bool(field and field.is_relation)
 
+    # --- history: our audit log, not Django's LogEntry ---------------------------
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        events = (
+            AuditEvent.objects.filter(
+                content_type=ContentType.objects.get_for_model(self.model),
+                object_id=str(obj.pk),
+            )
+            .select_related("actor")
+            .order_by("at", "id")[:500]
+        )
+        for event in events:
+            event.change_rows = change_rows(event.changes)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Change history: %(object)s") % {"object": obj},
+            "subtitle": None,
+            "events": events,
+            "module_name": str(capfirst(self.opts.verbose_name_plural)),
+            "object": obj,
+            "opts": self.opts,
+            "preserved_filters": self.get_preserved_filters(request),
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.object_history_template, context)
+
     # --- audit -------------------------------------------------------------------
     def save_model(self, request, obj, form, change):
-        before = snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
+        if change:
+            _trail(request).before[_key(obj)] = audit_snapshot(_fresh(obj))
         super().save_model(request, obj, form, change)
-        request._linli_audit_before = before
+
+    def save_formset(self, request, form, formset, change):
+        """Inline rows are audited as objects of their own (created, changed, deleted)."""
+        trail = _trail(request)
+        deleted = [f.instance for f in formset.deleted_forms if f.instance.pk is not None]
+        gone = [(copy.copy(obj), audit_snapshot(_fresh(obj))) for obj in deleted]
+        deleted_pks = {obj.pk for obj in deleted}
+        for inline_form in formset.initial_forms:
+            obj = inline_form.instance
+            if obj.pk is not None and obj.pk not in deleted_pks and inline_form.has_changed():
+                trail.before[_key(obj)] = audit_snapshot(_fresh(obj))
+        super().save_formset(request, form, formset, change)
+        for obj in formset.new_objects:
+            trail.pending.append(
+                {"action": AuditEvent.Action.CREATE, "obj": obj,
+                 "changes": diff({}, audit_snapshot(_fresh(obj)))}
+            )
+        for obj, _fields in formset.changed_objects:
+            changes = diff(trail.before.pop(_key(obj), {}), audit_snapshot(_fresh(obj)))
+            if changes:
+                trail.pending.append(
+                    {"action": AuditEvent.Action.CHANGE, "obj": obj, "changes": changes}
+                )
+        for obj, before in gone:
+            trail.pending.append(
+                {"action": AuditEvent.Action.DELETE, "obj": obj, "changes": diff(before, {})}
+            )
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        trail = _trail(request)
         obj = form.instance
-        before = getattr(request, "_linli_audit_before", {})
-        changes = diff(before, snapshot(obj))
-        if change and not changes:
-            return
-        audit_record(
-            actor=request.user,
-            action=AuditEvent.Action.CHANGE if change else AuditEvent.Action.CREATE,
-            obj=obj,
-            changes=changes,
-            ip=request.META.get("REMOTE_ADDR"),
-        )
+        before = trail.before.pop(_key(obj), {}) if change else {}
+        changes = diff(before, audit_snapshot(_fresh(obj)))
+        if changes or not change:
+            audit_record(
+                actor=request.user,
+                action=AuditEvent.Action.CHANGE if change else AuditEvent.Action.CREATE,
+                obj=obj,
+                changes=changes,
+                ip=_client_ip(request),
+            )
+        for event in trail.pending:
+            audit_record(actor=request.user, ip=_client_ip(request), **event)
+        trail.pending.clear()
 
     def delete_model(self, request, obj):
         self._audit_delete(request, obj)
@@ -125,8 +340,8 @@ class ScopedAdmin(ModelAdmin):
             actor=request.user,
             action=AuditEvent.Action.DELETE,
             obj=obj,
-            changes=diff(snapshot(obj), {}),
-            ip=request.META.get("REMOTE_ADDR"),
+            changes=diff(audit_snapshot(obj), {}),
+            ip=_client_ip(request),
         )
 
     # Django's own LogEntry would duplicate our audit log (and is not scoped).
@@ -147,4 +362,12 @@ class ScopedAdmin(ModelAdmin):
         return queryset_to_xlsx_response(self, request, queryset)
 
 
-__all__ = ["ScopedAdmin", "ScopedRelatedFilter", "RelatedFieldListFilter", "scope_for"]
+__all__ = [
+    "ScopedAdmin",
+    "ScopedRelatedFilter",
+    "ScopedStackedInline",
+    "ScopedTabularInline",
+    "audit_snapshot",
+    "change_rows",
+    "scope_for",
+]

@@ -1,23 +1,41 @@
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin
-from django.utils.html import format_html
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from unfold.contrib.filters.admin import RelatedDropdownFilter
 
-from linli.console.scoping import ScopedAdmin
+from linli.console.scoping import ScopedAdmin, ScopedChoicesMixin, change_rows
 from linli.core.models import AuditEvent
+from linli.staff.models import Role
 from linli.staff.scope import community_ids_for
+
+
+class ConsoleModelFilter(ScopedChoicesMixin, RelatedDropdownFilter):
+    """Object types of the console's own pages (content types hold no data, so this
+    overrides the scoped choices)."""
+
+    def field_choices(self, field, request, model_admin):
+        models = [m for m in model_admin.admin_site._registry if m is not AuditEvent]
+        types = ContentType.objects.get_for_models(*models)
+        choices = [(ct.pk, str(model._meta.verbose_name)) for model, ct in types.items()]
+        return sorted(choices, key=lambda choice: choice[1])
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ScopedAdmin):
-    """Read-only. Staff see events of their communities and their own actions."""
+    """Read-only. Staff see the events of their communities and their own actions; a
+    company admin also sees what any of the company's staff did outside a community
+    (for example managing staff)."""
 
-    list_display = ["at", "actor", "action", "content_type", "object_repr", "community", "summary"]
-    list_filter = ["action", "community", "content_type"]
-    search_fields = ["object_repr", "summary", "actor__username", "object_id"]
+    list_display = [
+        "at", "actor", "action", "content_type", "object_repr", "changed_fields", "community",
+        "summary",
+    ]
+    list_filter = ["action", "community", ("content_type", ConsoleModelFilter)]
+    search_fields = ["object_repr", "summary", "actor__username", "actor__first_name", "object_id"]
     list_select_related = ["actor", "community", "content_type"]
     readonly_fields = [
         "at", "actor", "action", "content_type", "object_id", "object_repr", "community",
@@ -26,14 +44,14 @@ class AuditEventAdmin(ScopedAdmin):
     exclude = ["changes"]
     actions = ["export_xlsx"]
 
-    def get_queryset(self, request):
-        qs = super(ScopedAdmin, self).get_queryset(request)
-        user = request.user
-        if user.is_superuser:
+    def scope(self, qs, user):
+        if user.is_superuser and user.is_active:
             return qs
-        from django.db.models import Q
-
-        return qs.filter(Q(community_id__in=community_ids_for(user)) | Q(actor=user))
+        visible = Q(community_id__in=community_ids_for(user)) | Q(actor_id=user.pk)
+        staff = getattr(user, "staff", None)
+        if staff is not None and staff.role == Role.COMPANY_ADMIN:
+            visible |= Q(community__isnull=True, actor__staff__company_id=staff.company_id)
+        return qs.filter(visible)
 
     def has_add_permission(self, request):
         return False
@@ -44,17 +62,17 @@ class AuditEventAdmin(ScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    @admin.display(description=_("changed fields"))
+    def changed_fields(self, obj: AuditEvent) -> str:
+        return ", ".join(obj.changes) if isinstance(obj.changes, dict) else ""
+
     @admin.display(description=_("changes"))
     def changes_table(self, obj: AuditEvent):
         if not obj.changes:
             return "—"
-        rows = "".join(
-            format_html(
-                "<tr><td class='pr-4 font-medium'>{}</td><td class='pr-4'>{}</td><td>{}</td></tr>",
-                field,
-                json.dumps(values[0], ensure_ascii=False) if isinstance(values, list) else "",
-                json.dumps(values[1], ensure_ascii=False) if isinstance(values, list) else values,
-            )
-            for field, values in obj.changes.items()
+        rows = format_html_join(
+            "",
+            "<tr><td class='pr-4 font-medium'>{}</td><td class='pr-4'>{}</td><td>{}</td></tr>",
+            change_rows(obj.changes),
         )
-        return format_html("<table>{}</table>", format_html(rows))
+        return format_html("<table>{}</table>", rows)

@@ -9,6 +9,9 @@ class EncryptedTextField(models.TextField):
     """Stores a Fernet token; reads give back the plaintext. Not searchable by value:
     pair it with a blind-index column when look-ups are needed."""
 
+    # The audit log records that such a field changed, never its value.
+    audit_secret = True
+
     def from_db_value(self, value, expression, connection):
         if value in (None, ""):
             return value

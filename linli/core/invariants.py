@@ -6,6 +6,7 @@ returns how many things it looked at and a list of human-readable violations.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ class CheckResult:
 
 CheckFn = Callable[[], tuple[int, list[str]]]
 _REGISTRY: dict[str, tuple[str, CheckFn]] = {}
+logger = logging.getLogger("linli.check")
 
 
 def invariant(name: str, description: str) -> Callable[[CheckFn], CheckFn]:
@@ -38,14 +40,32 @@ def invariant(name: str, description: str) -> Callable[[CheckFn], CheckFn]:
     return register
 
 
-def run_all(only: list[str] | None = None) -> list[CheckResult]:
+def registered() -> dict[str, str]:
+    """Name → description of every invariant the installed apps declare."""
     autodiscover_modules("invariants")
+    return {name: description for name, (description, _fn) in _REGISTRY.items()}
+
+
+def run_all(only: list[str] | None = None) -> list[CheckResult]:
+    """Run every invariant (or those named in ``only``).
+
+    An unknown name is an error rather than a check that silently passes; a check that
+    crashes is reported as broken, so the others still run and the failure is seen.
+    """
+    names = registered()
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:
+        raise ValueError(f"unknown check(s): {', '.join(unknown)}")
     results = []
     for name, (description, fn) in _REGISTRY.items():
         if only and name not in only:
             continue
         started = time.monotonic()
-        checked, violations = fn()
+        try:
+            checked, violations = fn()
+        except Exception as exc:  # a crashed check must not read as a passed one
+            logger.exception("invariant %s crashed", name)
+            checked, violations = 0, [f"the check itself failed: {type(exc).__name__}: {exc}"]
         results.append(
             CheckResult(name, description, checked, list(violations), time.monotonic() - started)
         )

@@ -1,12 +1,25 @@
+"""Console pages of the estate. Every list is searchable and filterable by community
+and, where the rows have one, by building."""
+
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from unfold.widgets import UnfoldAdminTextInputWidget
 
-from linli.console.scoping import ScopedAdmin
-from linli.core.validators import mask_id_number
-from linli.estate.models import Building, Community, Occupancy, ParkingSpace, Person, Unit
+from linli.console.scoping import ScopedAdmin, ScopedTabularInline
+from linli.core.validators import mask_id_number, normalise_id_number, validate_id_number
+from linli.estate.models import (
+    Building,
+    Community,
+    Occupancy,
+    ParkingSpace,
+    Person,
+    Unit,
+    id_number_index,
+)
 from linli.staff.scope import company_id_for
 
 
@@ -14,11 +27,10 @@ from linli.staff.scope import company_id_for
 class CommunityAdmin(ScopedAdmin):
     community_path = "id"
     list_display = ["name", "code", "company", "city", "district", "phone"]
-    search_fields = ["name", "code", "address"]
-    list_filter = ["city"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("company")
+    search_fields = ["name", "code", "address", "city", "district"]
+    # "company" offers choices to a platform superuser only (staff see one company).
+    list_filter = ["company", "city"]
+    list_select_related = ["company"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "company" and not request.user.is_superuser:
@@ -42,38 +54,40 @@ class UnitAdmin(ScopedAdmin):
         "__str__", "community", "building", "entrance", "floor", "room_no",
         "building_area", "usable_area", "kind", "status", "delivered_on",
     ]
-    search_fields = ["room_no", "building__name", "entrance", "occupancies__person__name"]
+    search_fields = [
+        "room_no", "entrance", "building__name", "occupancies__person__name",
+        "occupancies__person__mobile",
+    ]
     list_filter = ["community", "building", "kind", "status"]
-    list_select_related = ["community", "building"]
+    list_select_related = ["community", "building__community"]  # str(building) names its community
     autocomplete_fields = ["building"]
-
-    def get_search_results(self, request, queryset, search_term):
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        return queryset, may_have_duplicates
 
 
 @admin.register(ParkingSpace)
 class ParkingSpaceAdmin(ScopedAdmin):
     list_display = ["code", "community", "location", "kind", "unit", "area"]
-    search_fields = ["code", "location"]
+    search_fields = ["code", "location", "unit__room_no", "unit__building__name"]
+    # A space has no building of its own: it is filtered by the building of its unit.
     list_filter = ["community", "unit__building", "kind"]
     list_select_related = ["community", "unit__building"]
     autocomplete_fields = ["unit"]
 
 
 class PersonForm(forms.ModelForm):
+    """The stored ID number is never sent back to the browser: the field starts empty,
+    shows the masked number as help, and keeps the stored one unless a new one is typed."""
+
     class Meta:
         model = Person
         fields = ["community", "name", "mobile", "id_number", "note"]
-        widgets = {"id_number": forms.TextInput()}
+        widgets = {"id_number": UnfoldAdminTextInputWidget(attrs={"autocomplete": "off"})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # The stored ID number is never sent back to the browser: show it masked and
-        # keep it unless a new one is typed.
-        if self.instance.pk and self.instance.id_number:
-            self.fields["id_number"].required = False
-            self.fields["id_number"].help_text = _("Stored: %(masked)s. Leave empty to keep it.") % {
+        field = self.fields.get("id_number")
+        if field is not None and self.instance.pk and self.instance.id_number:
+            field.required = False
+            field.help_text = _("Stored: %(masked)s. Leave empty to keep it.") % {
                 "masked": mask_id_number(self.instance.id_number)
             }
             self.initial["id_number"] = ""
@@ -85,12 +99,15 @@ class PersonForm(forms.ModelForm):
         return value
 
 
-class OccupancyInline(admin.TabularInline):
+class OccupancyInline(ScopedTabularInline):
     model = Occupancy
     fk_name = "person"
     extra = 0
     autocomplete_fields = ["unit"]
     fields = ["unit", "role", "start_date", "end_date", "is_payer"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("unit__building")
 
 
 @admin.register(Person)
@@ -100,6 +117,7 @@ class PersonAdmin(ScopedAdmin):
     search_fields = ["name", "mobile", "occupancies__unit__room_no"]
     list_filter = ["community", "occupancies__unit__building"]
     list_select_related = ["community"]
+    inlines = [OccupancyInline]
 
     @admin.display(description=_("mobile"), ordering="mobile")
     def mobile_display(self, obj: Person) -> str:
@@ -110,8 +128,14 @@ class PersonAdmin(ScopedAdmin):
         return obj.id_number_masked
 
     def get_search_results(self, request, queryset, search_term):
-        queryset, dup = super().get_search_results(request, queryset, search_term)
-        return queryset, True if search_term else dup
+        """A full ID number finds its person through the blind index (the column itself
+        is encrypted and cannot be searched)."""
+        id_number = normalise_id_number(search_term)
+        try:
+            validate_id_number(id_number)
+        except ValidationError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(id_number_index=id_number_index(id_number)), False
 
 
 @admin.register(Occupancy)

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from unfold.admin import TabularInline
 
-from linli.console.scoping import ScopedAdmin
+from linli.console.scoping import ScopedAdmin, ScopedTabularInline
 from linli.ledger.models import JournalEntry, JournalLine
 
 
-class JournalLineInline(TabularInline):
+class JournalLineInline(ScopedTabularInline):
     model = JournalLine
     fields = ["account", "side", "amount_fen", "unit", "fee_item_ref"]
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("unit__building")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -27,7 +29,7 @@ class JournalEntryAdmin(ScopedAdmin):
 
     list_display = ["id", "effective_on", "kind", "business_key", "community", "posted_at"]
     list_filter = ["community", "kind"]
-    search_fields = ["business_key", "memo"]
+    search_fields = ["business_key", "memo", "kind"]
     list_select_related = ["community"]
     readonly_fields = [
         "community", "business_key", "kind", "memo", "effective_on", "posted_at", "posted_by",

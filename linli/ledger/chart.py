@@ -1,5 +1,9 @@
 """Chart of accounts. Codes are named constants; nothing else may be posted to.
 
+Dimensions: every line carries its community; accounts marked ``needs_unit`` are kept
+per unit (receivable, prepaid, deposits) and those marked ``needs_fee_item`` per fee
+item (revenue, waivers, discounts); ``post_entry`` refuses a line without them.
+
 Sign convention: a line's ``amount_fen`` is always positive and ``side`` says debit or
 credit. An account's balance in its normal direction is
 debits − credits for assets and expenses, credits − debits for liabilities and income.
@@ -35,6 +39,8 @@ class Account:
     name: object  # lazy translation
     kind: str
     needs_unit: bool = False
+    # Revenue and its contra accounts are reported per fee item (DESIGN §6, §9).
+    needs_fee_item: bool = False
 
     @property
     def debit_normal(self) -> bool:
@@ -54,10 +60,10 @@ CHART: dict[str, Account] = {
         Account(PREPAID, _("Prepaid balances"), LIABILITY, needs_unit=True),
         Account(DEPOSITS_HELD, _("Deposits held"), LIABILITY, needs_unit=True),
         Account(REFUNDS_PAYABLE, _("Refunds payable"), LIABILITY),
-        Account(REVENUE, _("Fee revenue"), INCOME),
+        Account(REVENUE, _("Fee revenue"), INCOME, needs_fee_item=True),
         Account(LATE_FEE_INCOME, _("Late-fee income"), INCOME),
-        Account(WAIVERS, _("Waivers"), EXPENSE),
-        Account(DISCOUNTS, _("Discounts"), EXPENSE),
+        Account(WAIVERS, _("Waivers"), EXPENSE, needs_fee_item=True),
+        Account(DISCOUNTS, _("Discounts"), EXPENSE, needs_fee_item=True),
     )
 }
 

@@ -24,10 +24,23 @@ class _AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise ImmutableRecordError(f"{self.model.__name__} rows are never updated")
 
+    def _update(self, values):
+        # What Model.save_base() and bulk_update() end up calling.
+        raise ImmutableRecordError(f"{self.model.__name__} rows are never updated")
+
     def delete(self):
         raise ImmutableRecordError(f"{self.model.__name__} rows are never deleted")
 
-    _raw_delete = delete
+    def _raw_delete(self, using):
+        raise ImmutableRecordError(f"{self.model.__name__} rows are never deleted")
+
+    def bulk_create(self, objs, *args, update_conflicts=False, **kwargs):
+        if update_conflicts:
+            raise ImmutableRecordError(f"{self.model.__name__} rows are never upserted")
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def update_or_create(self, *args, **kwargs):
+        raise ImmutableRecordError(f"{self.model.__name__} rows are never updated")
 
 
 class AppendOnlyModel(models.Model):
@@ -35,6 +48,9 @@ class AppendOnlyModel(models.Model):
 
     class Meta:
         abstract = True
+        # Django reaches for the base manager when it saves, refreshes or follows a
+        # relation; without this a plain Manager would slip past the refusals above.
+        base_manager_name = "objects"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -72,7 +88,7 @@ class JournalEntry(AppendOnlyModel):
         help_text=_("SHA-256 of the lines; `linli check` recomputes it."),
     )
 
-    class Meta:
+    class Meta(AppendOnlyModel.Meta):
         verbose_name = _("journal entry")
         verbose_name_plural = _("journal entries")
         ordering = ["-id"]
@@ -104,7 +120,7 @@ class JournalLine(AppendOnlyModel):
         help_text=_("Fee item the line belongs to (revenue and its contra accounts)."),
     )
 
-    class Meta:
+    class Meta(AppendOnlyModel.Meta):
         verbose_name = _("journal line")
         verbose_name_plural = _("journal lines")
         ordering = ["entry_id", "id"]
@@ -121,11 +137,20 @@ class JournalLine(AppendOnlyModel):
 
 
 def lines_digest(lines) -> str:
-    """Canonical SHA-256 over an entry's lines (in insertion order)."""
+    """Canonical SHA-256 over an entry's lines, whatever their order.
+
+    ``lines`` are objects with the attributes of a JournalLine (``account``, ``side``,
+    ``amount_fen``, ``community_id``, ``unit_id``, ``fee_item_ref``). Every column that
+    carries meaning is covered, so moving a line to another community, unit or fee item
+    is caught as surely as changing its amount.
+    """
+    canonical = sorted(
+        f"{line.account}|{line.side}|{line.amount_fen}|{line.community_id}|"
+        f"{'' if line.unit_id is None else line.unit_id}|"
+        f"{'' if line.fee_item_ref is None else line.fee_item_ref}\n"
+        for line in lines
+    )
     h = hashlib.sha256()
-    for line in lines:
-        h.update(
-            f"{line.account}|{line.side}|{line.amount_fen}|{line.unit_id or ''}|"
-            f"{line.fee_item_ref or ''}\n".encode()
-        )
+    for text in canonical:
+        h.update(text.encode())
     return h.hexdigest()

@@ -1,19 +1,30 @@
-"""Reading the ledger: balances by account and dimension."""
+"""Reading the ledger: balances by account and dimension.
+
+Balances are in fen, in the account's normal direction (chart.py): a positive
+receivable is money owed to us, a positive prepaid balance is money we hold for a unit.
+"""
 
 from __future__ import annotations
 
 from django.db.models import Q, Sum
 
-from linli.ledger.chart import CHART
+from linli.ledger.chart import CHART, Account
 from linli.ledger.models import JournalLine
 
+_DEBITS = Sum("amount_fen", filter=Q(side=JournalLine.DEBIT), default=0)
+_CREDITS = Sum("amount_fen", filter=Q(side=JournalLine.CREDIT), default=0)
 
-def _signed_sum(qs) -> tuple[int, int]:
-    agg = qs.aggregate(
-        debit_fen=Sum("amount_fen", filter=Q(side=JournalLine.DEBIT)),
-        credit_fen=Sum("amount_fen", filter=Q(side=JournalLine.CREDIT)),
-    )
-    return agg["debit_fen"] or 0, agg["credit_fen"] or 0
+
+def _account(code: str) -> Account:
+    try:
+        return CHART[code]
+    except KeyError:
+        raise ValueError(f"unknown account {code!r}") from None
+
+
+def _normal(account: Account, debit_fen: int, credit_fen: int) -> int:
+    net = debit_fen - credit_fen
+    return net if account.debit_normal else -net
 
 
 def account_balance(
@@ -23,7 +34,8 @@ def account_balance(
     unit_id: int | None = None,
     fee_item_id: int | None = None,
 ) -> int:
-    """Balance in the account's normal direction (positive = normal), in fen."""
+    """Balance of one account, optionally narrowed to a community, unit and fee item."""
+    chart_account = _account(account)
     qs = JournalLine.objects.filter(account=account)
     if community_id is not None:
         qs = qs.filter(community_id=community_id)
@@ -31,38 +43,44 @@ def account_balance(
         qs = qs.filter(unit_id=unit_id)
     if fee_item_id is not None:
         qs = qs.filter(fee_item_ref=fee_item_id)
-    debit_fen, credit_fen = _signed_sum(qs)
-    net = debit_fen - credit_fen
-    return net if CHART[account].debit_normal else -net
+    agg = qs.aggregate(debit_fen=_DEBITS, credit_fen=_CREDITS)
+    return _normal(chart_account, agg["debit_fen"], agg["credit_fen"])
 
 
-def balances_by_unit(*, account: str, community_id: int) -> dict[int, int]:
-    """Normal-direction balance of ``account`` per unit in a community."""
+def _balances_by(dimension: str, *, account: str, community_id: int) -> dict[int | None, int]:
+    chart_account = _account(account)
     rows = (
         JournalLine.objects.filter(account=account, community_id=community_id)
-        .values("unit_id")
-        .annotate(
-            debit_fen=Sum("amount_fen", filter=Q(side=JournalLine.DEBIT)),
-            credit_fen=Sum("amount_fen", filter=Q(side=JournalLine.CREDIT)),
-        )
+        .values(dimension)
+        .annotate(debit_fen=_DEBITS, credit_fen=_CREDITS)
+        .order_by(dimension)
     )
-    sign = 1 if CHART[account].debit_normal else -1
     return {
-        r["unit_id"]: sign * ((r["debit_fen"] or 0) - (r["credit_fen"] or 0)) for r in rows
+        r[dimension]: _normal(chart_account, r["debit_fen"], r["credit_fen"]) for r in rows
     }
 
 
+def balances_by_unit(*, account: str, community_id: int) -> dict[int | None, int]:
+    """Balance of ``account`` per unit in a community (units that ever had a line)."""
+    return _balances_by("unit_id", account=account, community_id=community_id)
+
+
+def balances_by_fee_item(*, account: str, community_id: int) -> dict[int | None, int]:
+    """Balance of ``account`` per fee item in a community (revenue, waivers, discounts)."""
+    return _balances_by("fee_item_ref", account=account, community_id=community_id)
+
+
 def trial_balance(*, community_id: int | None = None) -> dict[str, dict[str, int]]:
-    """Debit and credit totals per account; the debits and credits of a healthy ledger
-    are equal."""
+    """Debit and credit totals per account; in a healthy ledger the debits of all
+    accounts together equal the credits, in every community."""
     qs = JournalLine.objects.all()
     if community_id is not None:
         qs = qs.filter(community_id=community_id)
-    rows = qs.values("account").annotate(
-        debit_fen=Sum("amount_fen", filter=Q(side=JournalLine.DEBIT)),
-        credit_fen=Sum("amount_fen", filter=Q(side=JournalLine.CREDIT)),
+    rows = (
+        qs.values("account")
+        .annotate(debit_fen=_DEBITS, credit_fen=_CREDITS)
+        .order_by("account")
     )
     return {
-        r["account"]: {"debit_fen": r["debit_fen"] or 0, "credit_fen": r["credit_fen"] or 0}
-        for r in rows.order_by("account")
+        r["account"]: {"debit_fen": r["debit_fen"], "credit_fen": r["credit_fen"]} for r in rows
     }

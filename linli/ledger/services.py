@@ -10,8 +10,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from linli.estate.models import Unit
 from linli.ledger.chart import CHART
 from linli.ledger.models import JournalEntry, JournalLine, lines_digest
+
+BUSINESS_KEY_MAX = JournalEntry._meta.get_field("business_key").max_length
+KIND_MAX = JournalEntry._meta.get_field("kind").max_length
+MEMO_MAX = JournalEntry._meta.get_field("memo").max_length
 
 
 class PostingError(ValueError):
@@ -37,32 +42,76 @@ class Line:
         return cls(account, JournalLine.CREDIT, amount_fen, **dims)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate_line(line: Line) -> None:
+    account = CHART.get(line.account)
+    if account is None:
+        raise PostingError(_("Unknown account %(code)s.") % {"code": line.account})
+    if not _is_int(line.amount_fen):
+        raise PostingError(_("Amounts are whole fen."))
+    if line.amount_fen <= 0:
+        raise PostingError(_("Every line amount must be greater than zero."))
+    if line.side not in (JournalLine.DEBIT, JournalLine.CREDIT):
+        raise PostingError(_("A line is either a debit or a credit."))
+    for dim in (line.unit_id, line.fee_item_id):
+        if dim is not None and not _is_int(dim):
+            raise PostingError(_("A unit or fee item is given by its id."))
+    if account.needs_unit and line.unit_id is None:
+        raise PostingError(_("Account %(code)s needs a unit.") % {"code": line.account})
+    if account.needs_fee_item and line.fee_item_id is None:
+        raise PostingError(_("Account %(code)s needs a fee item.") % {"code": line.account})
+
+
 def validate_lines(lines: Sequence[Line]) -> None:
+    """Refuse what must never reach the journal; touches no database."""
     if len(lines) < 2:
         raise PostingError(_("An entry needs at least two lines."))
     debit_fen = credit_fen = 0
     for line in lines:
-        account = CHART.get(line.account)
-        if account is None:
-            raise PostingError(_("Unknown account %(code)s.") % {"code": line.account})
-        if isinstance(line.amount_fen, bool) or not isinstance(line.amount_fen, int):
-            raise PostingError(_("Amounts are whole fen."))
-        if line.amount_fen <= 0:
-            raise PostingError(_("Every line amount must be greater than zero."))
-        if account.needs_unit and not line.unit_id:
-            raise PostingError(
-                _("Account %(code)s needs a unit.") % {"code": line.account}
-            )
+        _validate_line(line)
         if line.side == JournalLine.DEBIT:
             debit_fen += line.amount_fen
-        elif line.side == JournalLine.CREDIT:
-            credit_fen += line.amount_fen
         else:
-            raise PostingError(_("A line is either a debit or a credit."))
+            credit_fen += line.amount_fen
     if debit_fen != credit_fen:
         raise PostingError(
             _("Unbalanced entry: debits %(d)s fen, credits %(c)s fen.")
             % {"d": debit_fen, "c": credit_fen}
+        )
+
+
+def _validate_header(*, community_id: int, business_key: str, kind: str) -> None:
+    if not _is_int(community_id):
+        raise PostingError(_("An entry belongs to a community, given by its id."))
+    if not isinstance(business_key, str) or not business_key.strip():
+        raise PostingError(_("An entry needs a business key."))
+    if len(business_key) > BUSINESS_KEY_MAX:
+        raise PostingError(
+            _("A business key has at most %(n)s characters.") % {"n": BUSINESS_KEY_MAX}
+        )
+    if not isinstance(kind, str) or not kind or len(kind) > KIND_MAX:
+        raise PostingError(
+            _("An entry needs a kind of at most %(n)s characters.") % {"n": KIND_MAX}
+        )
+
+
+def _validate_units(lines: Sequence[Line], community_id: int) -> None:
+    """A line's unit must be in the entry's community: balances are kept per community."""
+    unit_ids = {line.unit_id for line in lines if line.unit_id is not None}
+    if not unit_ids:
+        return
+    found = set(
+        Unit.objects.filter(pk__in=unit_ids, community_id=community_id).values_list(
+            "pk", flat=True
+        )
+    )
+    missing = sorted(unit_ids - found)
+    if missing:
+        raise PostingError(
+            _("Unit %(unit)s is not in this community.") % {"unit": missing[0]}
         )
 
 
@@ -79,20 +128,24 @@ def post_entry(
 ) -> JournalEntry:
     """Post one balanced entry, or return the entry already posted under ``business_key``.
 
-    Posting the same key with different lines is an error, not a silent no-op: it means
-    two pieces of code disagree about what happened.
+    Posting the same key with different lines (or for another community, or of another
+    kind) is an error, not a silent no-op: it means two pieces of code disagree about
+    what happened. Line order does not matter.
     """
+    lines = list(lines)
+    _validate_header(community_id=community_id, business_key=business_key, kind=kind)
     validate_lines(lines)
-    existing = JournalEntry.objects.filter(business_key=business_key).first()
+    existing = _existing(business_key)
     if existing is not None:
-        return _same_or_conflict(existing, lines)
+        return _same_or_conflict(existing, lines, community_id=community_id, kind=kind)
+    _validate_units(lines, community_id)
     try:
         with transaction.atomic():
             entry = JournalEntry(
                 community_id=community_id,
                 business_key=business_key,
                 kind=kind,
-                memo=memo[:255],
+                memo=memo[:MEMO_MAX],
                 effective_on=effective_on or timezone.localdate(),
                 posted_by=posted_by if getattr(posted_by, "pk", None) else None,
                 reverses=reverses,
@@ -101,12 +154,17 @@ def post_entry(
             entry.save()
             JournalLine.objects.bulk_create(_as_models(lines, entry, community_id))
     except IntegrityError:
-        # Someone posted the same key between our look-up and our insert.
-        existing = JournalEntry.objects.filter(business_key=business_key).first()
+        # Someone posted the same key between our look-up and our insert; the unique
+        # constraint on business_key is the last line of defence.
+        existing = _existing(business_key)
         if existing is None:
             raise
-        return _same_or_conflict(existing, lines)
+        return _same_or_conflict(existing, lines, community_id=community_id, kind=kind)
     return entry
+
+
+def _existing(business_key: str) -> JournalEntry | None:
+    return JournalEntry.objects.filter(business_key=business_key).first()
 
 
 def _as_models(lines: Sequence[Line], entry, community_id: int) -> list[JournalLine]:
@@ -124,9 +182,15 @@ def _as_models(lines: Sequence[Line], entry, community_id: int) -> list[JournalL
     ]
 
 
-def _same_or_conflict(existing: JournalEntry, lines: Sequence[Line]) -> JournalEntry:
-    wanted = lines_digest(_as_models(lines, None, existing.community_id))
-    if wanted != existing.digest:
+def _same_or_conflict(
+    existing: JournalEntry, lines: Sequence[Line], *, community_id: int, kind: str
+) -> JournalEntry:
+    wanted = lines_digest(_as_models(lines, None, community_id))
+    if (
+        wanted != existing.digest
+        or existing.community_id != community_id
+        or existing.kind != kind
+    ):
         raise PostingError(
             _("Business key %(key)s was already posted with different lines.")
             % {"key": existing.business_key}
@@ -134,13 +198,22 @@ def _same_or_conflict(existing: JournalEntry, lines: Sequence[Line]) -> JournalE
     return existing
 
 
+def _reversal_key(entry: JournalEntry) -> str:
+    key = f"reversal:{entry.business_key}"
+    # Cutting a long key short could make two entries share one reversal key.
+    return key if len(key) <= BUSINESS_KEY_MAX else f"reversal:#{entry.pk}"
+
+
 def reverse_entry(
     *, entry: JournalEntry, memo: str = "", posted_by=None, effective_on: dt.date | None = None
 ) -> JournalEntry:
     """Post the mirror image of ``entry`` (debits become credits). Idempotent: reversing
-    an entry twice returns the first reversal."""
+    an entry twice returns the first reversal. A reversal itself is never reversed."""
     if entry.reverses_id is not None:
         raise PostingError(_("A reversal is not reversed; post a new entry instead."))
+    already = JournalEntry.objects.filter(reverses_id=entry.pk).first()
+    if already is not None:
+        return already
     mirrored = [
         Line(
             account=line.account,
@@ -151,13 +224,19 @@ def reverse_entry(
         )
         for line in entry.lines.order_by("id")
     ]
-    return post_entry(
+    reversal = post_entry(
         community_id=entry.community_id,
-        business_key=f"reversal:{entry.business_key}"[:120],
-        kind=f"reversal:{entry.kind}"[:40],
+        business_key=_reversal_key(entry),
+        kind=f"reversal:{entry.kind}"[:KIND_MAX],
         lines=mirrored,
         effective_on=effective_on,
         memo=memo or f"Reversal of #{entry.pk}",
         posted_by=posted_by,
         reverses=entry,
     )
+    if reversal.reverses_id != entry.pk:
+        raise PostingError(
+            _("Business key %(key)s was already posted with different lines.")
+            % {"key": reversal.business_key}
+        )
+    return reversal

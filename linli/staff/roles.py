@@ -11,51 +11,72 @@ VIEW, ADD, CHANGE, DELETE = "view", "add", "change", "delete"
 ALL = (VIEW, ADD, CHANGE, DELETE)
 
 # model label -> actions, per role. New domains add their models here.
+ESTATE_ALL = {
+    "estate.building": ALL,
+    "estate.unit": ALL,
+    "estate.parkingspace": ALL,
+    "estate.person": ALL,
+    "estate.occupancy": ALL,
+}
+ESTATE_VIEW = {
+    "estate.community": (VIEW,),
+    "estate.building": (VIEW,),
+    "estate.unit": (VIEW,),
+    "estate.parkingspace": (VIEW,),
+    "estate.person": (VIEW,),
+    "estate.occupancy": (VIEW,),
+}
+# Setting up fees and issuing bills. Adding an adjustment is asking for one (above the
+# threshold it waits for approval). Adding a bill is raising a one-off charge: only a
+# company admin may (see COMPANY_ADMIN).
+BILLING_MANAGE = {
+    "billing.feeitem": (VIEW, ADD, CHANGE),
+    "billing.chargestandard": (VIEW, ADD, CHANGE),
+    "billing.standardrate": ALL,
+    "billing.binding": ALL,
+    "billing.billingsettings": (VIEW, ADD, CHANGE),
+    "billing.billrun": (VIEW, ADD),
+    "billing.bill": (VIEW,),
+    "billing.billadjustment": (VIEW, ADD),
+    "billing.meter": (VIEW, ADD, CHANGE),
+    "billing.meterreading": (VIEW, ADD, CHANGE),
+}
+BILLING_VIEW = {label: (VIEW,) for label in BILLING_MANAGE}
+
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     Role.COMPANY_ADMIN: {
+        **ESTATE_ALL,
         "estate.community": (VIEW, ADD, CHANGE),
-        "estate.building": ALL,
-        "estate.unit": ALL,
-        "estate.parkingspace": ALL,
-        "estate.person": ALL,
-        "estate.occupancy": ALL,
-        "staff.staffmember": ALL,
+        **BILLING_MANAGE,
+        "billing.bill": (VIEW, ADD),
+        # Staff leave by being deactivated, never deleted: the audit log points at them.
+        "staff.staffmember": (VIEW, ADD, CHANGE),
         "core.auditevent": (VIEW,),
         "ledger.journalentry": (VIEW,),
     },
     Role.MANAGER: {
+        **ESTATE_ALL,
         "estate.community": (VIEW, CHANGE),
-        "estate.building": ALL,
-        "estate.unit": ALL,
-        "estate.parkingspace": ALL,
-        "estate.person": ALL,
-        "estate.occupancy": ALL,
+        **BILLING_MANAGE,
         "core.auditevent": (VIEW,),
         "ledger.journalentry": (VIEW,),
     },
     Role.CASHIER: {
-        "estate.community": (VIEW,),
-        "estate.building": (VIEW,),
-        "estate.unit": (VIEW,),
-        "estate.parkingspace": (VIEW,),
-        "estate.person": (VIEW,),
-        "estate.occupancy": (VIEW,),
+        **ESTATE_VIEW,
+        "billing.feeitem": (VIEW,),
+        "billing.chargestandard": (VIEW,),
+        "billing.bill": (VIEW,),
+        "billing.meter": (VIEW,),
+        "billing.meterreading": (VIEW,),
     },
     Role.FINANCE: {
-        "estate.community": (VIEW,),
-        "estate.building": (VIEW,),
-        "estate.unit": (VIEW,),
-        "estate.parkingspace": (VIEW,),
-        "estate.person": (VIEW,),
-        "estate.occupancy": (VIEW,),
+        **ESTATE_VIEW,
+        **BILLING_VIEW,
         "core.auditevent": (VIEW,),
         "ledger.journalentry": (VIEW,),
     },
     Role.SERVICE: {
-        "estate.community": (VIEW,),
-        "estate.building": (VIEW,),
-        "estate.unit": (VIEW,),
-        "estate.parkingspace": (VIEW,),
+        **ESTATE_VIEW,
         "estate.person": (VIEW, ADD, CHANGE),
         "estate.occupancy": (VIEW, ADD, CHANGE),
     },
@@ -63,8 +84,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
 
 # Custom permissions that are not model CRUD.
 ROLE_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    Role.COMPANY_ADMIN: ("estate.import_estate",),
+    Role.COMPANY_ADMIN: ("estate.import_estate", "billing.approve_billadjustment"),
     Role.MANAGER: ("estate.import_estate",),
+    Role.FINANCE: ("billing.approve_billadjustment",),
 }
 
 
@@ -72,9 +94,19 @@ def group_name(role: str) -> str:
     return f"role:{role}"
 
 
-def sync_role_groups(**kwargs) -> None:
-    """Make each role's group hold exactly the permissions listed above (idempotent)."""
+def sync_role_groups(*, using: str = "default", **kwargs) -> None:
+    """Make each role's group hold exactly the permissions listed above (idempotent).
+
+    Runs after the staff app migrates, which is before the apps listed after it in
+    INSTALLED_APPS (ledger, billing, ...) have their permissions created: create every
+    app's permissions first, or those would silently be missing from the groups.
+    """
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
+
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
 
     wanted_by_role: dict[str, set[tuple[str, str]]] = {}
     for role, models in ROLE_PERMISSIONS.items():
@@ -86,10 +118,10 @@ def sync_role_groups(**kwargs) -> None:
         wanted_by_role.setdefault(role, set()).update(tuple(p.split(".")) for p in perms)
 
     for role, wanted in wanted_by_role.items():
-        group, _ = Group.objects.get_or_create(name=group_name(role))
+        group, _ = Group.objects.using(using).get_or_create(name=group_name(role))
         perms = [
             p
-            for p in Permission.objects.select_related("content_type")
+            for p in Permission.objects.using(using).select_related("content_type")
             if (p.content_type.app_label, p.codename) in wanted
         ]
         group.permissions.set(perms)

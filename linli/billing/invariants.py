@@ -1,0 +1,86 @@
+"""Billing and prepaid invariants: the ledger agrees with the documents."""
+
+from __future__ import annotations
+
+from django.db.models import F, Sum
+
+from linli.billing.selectors import owed_by_unit
+from linli.core.invariants import invariant
+from linli.estate.models import Community
+from linli.ledger import chart
+from linli.ledger.selectors import balances_by_unit
+from linli.payments.models import PrepaidMovement, PrepaidWallet
+
+MAX_REPORTED = 50
+
+
+@invariant("billing.receivable_matches_bills",
+           "each unit's receivable in the ledger equals what its bills still owe")
+def receivable_matches_bills() -> tuple[int, list[str]]:
+    checked, violations = 0, []
+    for community_id in Community.objects.values_list("id", flat=True):
+        ledger = balances_by_unit(account=chart.RECEIVABLE, community_id=community_id)
+        bills = owed_by_unit(community_id=community_id)
+        for unit_id in set(ledger) | set(bills):
+            checked += 1
+            if ledger.get(unit_id, 0) != bills.get(unit_id, 0):
+                violations.append(
+                    f"unit #{unit_id}: ledger receivable {ledger.get(unit_id, 0)} fen, "
+                    f"bills owe {bills.get(unit_id, 0)} fen"
+                )
+    return checked, violations[:MAX_REPORTED]
+
+
+@invariant("payments.prepaid_matches_wallets",
+           "each prepaid balance equals its wallet and its movements, and is never negative")
+def prepaid_matches_wallets() -> tuple[int, list[str]]:
+    violations = []
+    moved = dict(
+        PrepaidMovement.objects.values("wallet_id").annotate(total=Sum("amount_fen"))
+        .values_list("wallet_id", "total")
+    )
+    negative_after = PrepaidMovement.objects.filter(balance_after_fen__lt=0).values_list(
+        "id", flat=True
+    )
+    violations += [f"prepaid movement #{pk} left a negative balance" for pk in negative_after[:10]]
+    wallets = list(PrepaidWallet.objects.values_list("id", "unit_id", "community_id", "balance_fen"))
+    ledgers: dict[int, dict[int, int]] = {}
+    for wallet_id, unit_id, community_id, balance_fen in wallets:
+        if community_id not in ledgers:
+            ledgers[community_id] = balances_by_unit(account=chart.PREPAID, community_id=community_id)
+        ledger_fen = ledgers[community_id].get(unit_id, 0)
+        if balance_fen < 0:
+            violations.append(f"unit #{unit_id}: prepaid balance is negative ({balance_fen} fen)")
+        if ledger_fen != balance_fen:
+            violations.append(
+                f"unit #{unit_id}: wallet {balance_fen} fen, ledger prepaid {ledger_fen} fen"
+            )
+        if moved.get(wallet_id, 0) != balance_fen:
+            violations.append(
+                f"unit #{unit_id}: wallet {balance_fen} fen, movements sum to "
+                f"{moved.get(wallet_id, 0)} fen"
+            )
+    for community_id in Community.objects.exclude(id__in=list(ledgers)).values_list("id", flat=True):
+        for unit_id, ledger_fen in balances_by_unit(
+            account=chart.PREPAID, community_id=community_id
+        ).items():
+            if ledger_fen:
+                violations.append(f"unit #{unit_id}: ledger prepaid {ledger_fen} fen, no wallet")
+    return len(wallets), violations[:MAX_REPORTED]
+
+
+@invariant("payments.allocations_match_payments",
+           "no payment allocates more than it brought in")
+def allocations_within_payments() -> tuple[int, list[str]]:
+    from linli.payments.models import Payment
+
+    over = (
+        Payment.objects.annotate(
+            allocated=Sum("allocations__principal_fen") + Sum("allocations__late_fee_fen")
+        )
+        .filter(allocated__gt=F("amount_fen"))
+        .values_list("id", "amount_fen", "allocated")
+    )
+    violations = [f"payment #{pk}: {amt} fen received, {alloc} fen allocated"
+                  for pk, amt, alloc in over[:MAX_REPORTED]]
+    return Payment.objects.count(), violations

@@ -1,0 +1,138 @@
+"""Waivers (减免), discounts, cancellations and late-fee waivers: new linked records with a
+reason, who asked and who approved — never an edit of the bill."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from linli.billing.models import Bill, BillAdjustment, BillingSettings
+from linli.billing.selectors import late_fee_due_fen, with_balances
+from linli.billing.services.status import bills_refresh_status, lock_bills
+from linli.core.audit import audit_record
+from linli.core.models import AuditEvent
+from linli.ledger import chart
+from linli.ledger.services import Line, post_entry
+
+Kind = BillAdjustment.Kind
+APPROVE_PERMISSION = "billing.approve_billadjustment"
+
+
+def _needs_approval(bill: Bill, amount_fen: int, acting_user) -> bool:
+    settings = BillingSettings.objects.filter(community_id=bill.community_id).first()
+    threshold = settings.approval_threshold_fen if settings else 10000
+    if amount_fen <= threshold:
+        return False
+    return not (acting_user and acting_user.has_perm(APPROVE_PERMISSION))
+
+
+@transaction.atomic
+def bill_adjustment_request(
+    *, acting_user, bill: Bill, kind: str, reason: str, amount_fen: int | None = None,
+    today=None,
+) -> BillAdjustment:
+    """Ask for an adjustment. Within the community's threshold (or asked by someone who
+    may approve) it applies at once; above it waits for approval."""
+    if not reason or not reason.strip():
+        raise ValidationError(_("Give a reason for the adjustment."))
+    lock_bills([bill.pk])
+    bill = with_balances(Bill.objects.filter(pk=bill.pk)).get()
+    amount_fen = _checked_amount(bill, kind, amount_fen, today or timezone.localdate())
+    adjustment = BillAdjustment.objects.create(
+        bill=bill, kind=kind, amount_fen=amount_fen, reason=reason.strip(),
+        status=BillAdjustment.Status.PENDING, requested_by=_user(acting_user),
+    )
+    audit_record(actor=acting_user, action=AuditEvent.Action.CREATE, obj=adjustment,
+                 community_id=bill.community_id, summary=f"{kind} {amount_fen} fen: {reason}"[:255])
+    if not _needs_approval(bill, amount_fen, acting_user):
+        _apply(adjustment, bill, acting_user)
+    return adjustment
+
+
+def _checked_amount(bill: Bill, kind: str, amount_fen: int | None, today) -> int:
+    if bill.status not in Bill.OPEN_STATUSES:
+        raise ValidationError(_("Only unpaid or partially paid bills can be adjusted."))
+    if kind == Kind.CANCELLATION:
+        if bill.paid_fen:
+            raise ValidationError(_("A bill that has been paid in part cannot be cancelled; "
+                                    "waive the rest instead."))
+        return bill.owed_fen
+    if kind == Kind.LATE_FEE_WAIVER:
+        limit = late_fee_due_fen(bill, as_of=today)
+        amount_fen = limit if amount_fen is None else amount_fen
+    else:
+        limit = bill.owed_fen
+    if kind not in Kind.values:
+        raise ValidationError(_("Unknown adjustment."))
+    if amount_fen is None or amount_fen <= 0:
+        raise ValidationError(_("The amount must be more than zero."))
+    if amount_fen > limit:
+        raise ValidationError(
+            _("At most %(limit)s fen can be adjusted on this bill.") % {"limit": limit}
+        )
+    return amount_fen
+
+
+@transaction.atomic
+def bill_adjustment_decide(*, acting_user, adjustment: BillAdjustment, approve: bool,
+                           note: str = "") -> BillAdjustment:
+    if not acting_user.has_perm(APPROVE_PERMISSION):
+        raise PermissionDenied(_("You may not approve adjustments."))
+    adjustment = BillAdjustment.objects.select_for_update().get(pk=adjustment.pk)
+    if adjustment.status != BillAdjustment.Status.PENDING:
+        return adjustment
+    if adjustment.requested_by_id == acting_user.pk and not acting_user.is_superuser:
+        raise PermissionDenied(_("Someone else must approve an adjustment you asked for."))
+    lock_bills([adjustment.bill_id])
+    bill = with_balances(Bill.objects.filter(pk=adjustment.bill_id)).get()
+    if approve:
+        _checked_amount(bill, adjustment.kind, adjustment.amount_fen, timezone.localdate())
+        _apply(adjustment, bill, acting_user)
+    else:
+        adjustment.status = BillAdjustment.Status.REJECTED
+        adjustment.approved_by, adjustment.decided_at = acting_user, timezone.now()
+        adjustment.save(update_fields=["status", "approved_by", "decided_at"])
+    audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=adjustment,
+                 community_id=bill.community_id,
+                 summary=f"{'approved' if approve else 'rejected'} {note}"[:255])
+    return adjustment
+
+
+def _apply(adjustment: BillAdjustment, bill: Bill, acting_user) -> None:
+    adjustment.status = BillAdjustment.Status.APPROVED
+    adjustment.approved_by, adjustment.decided_at = _user(acting_user), timezone.now()
+    adjustment.save(update_fields=["status", "approved_by", "decided_at"])
+    lines = adjustment_lines(adjustment, bill)
+    if lines:
+        post_entry(
+            community_id=bill.community_id, business_key=f"adjustment:{adjustment.pk}",
+            kind=f"bill_{adjustment.kind}", lines=lines, memo=adjustment.reason,
+            posted_by=acting_user,
+        )
+    bills_refresh_status([bill.pk])
+
+
+def adjustment_lines(adjustment: BillAdjustment, bill: Bill) -> list[Line]:
+    """Waivers and discounts are costs against the receivable; a cancellation takes the
+    charge back out of revenue (or deposits held). A late-fee waiver moves no money: the
+    late fee was never receivable."""
+    if adjustment.kind == Kind.LATE_FEE_WAIVER:
+        return []
+    from linli.billing.services.bill_run import deposit_fee_item_ids
+
+    amount, unit_id, item_id = adjustment.amount_fen, bill.unit_id, bill.fee_item_id
+    if adjustment.kind == Kind.CANCELLATION:
+        if deposit_fee_item_ids({item_id}):
+            debit = Line.debit(chart.DEPOSITS_HELD, amount, unit_id=unit_id, fee_item_id=item_id)
+        else:
+            debit = Line.debit(chart.REVENUE, amount, fee_item_id=item_id)
+    else:
+        account = chart.WAIVERS if adjustment.kind == Kind.WAIVER else chart.DISCOUNTS
+        debit = Line.debit(account, amount, fee_item_id=item_id)
+    return [debit, Line.credit(chart.RECEIVABLE, amount, unit_id=unit_id, fee_item_id=item_id)]
+
+
+def _user(user):
+    return user if getattr(user, "pk", None) else None

@@ -1,0 +1,408 @@
+"""What a bill run would issue, computed without writing anything.
+
+``plan_bills`` streams planned bills and collects warnings. The preview summarises the
+stream; the commit writes it. Both call this same code, so the commit writes exactly
+what the preview showed (as of the same data).
+
+It streams, so memory does not grow with the community: units (or spaces) are read by
+one query fetched ``UNIT_CHUNK`` rows at a time (a server-side cursor on PostgreSQL),
+and merged, both in id order, with a second stream of the ids already billed for the
+fee item and period.
+Whatever is the same for every bill of a standard (due date, late-fee rule, price) is
+worked out once, and ``compute_charge`` — a pure function — is called once per
+distinct input (units of one floor plan share their charge).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import NamedTuple
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from linli.billing.calculators.charges import ChargeError, ChargeInput, ChargeLine, compute_charge
+from linli.billing.calculators.due import due_date
+from linli.billing.calculators.periods import Period, is_period_start, parse_month, period_for
+from linli.billing.calculators.tiers import Tier
+from linli.billing.models import (
+    Bill,
+    BillingSettings,
+    Binding,
+    ChargeStandard,
+    MeterReading,
+    StandardRate,
+)
+from linli.estate.models import ParkingSpace, Unit
+
+Method = ChargeStandard.Method
+SPACE_METHODS = (Method.FIXED_SPACE,)
+UNIT_CHUNK = 2000
+CHARGE_MEMO_MAX = 50_000  # distinct charges remembered per standard
+
+
+class PlannedBill(NamedTuple):
+    """One bill the run would issue. Immutable; ``detail`` is shared by bills with the
+    same charge, so it is read, never changed."""
+
+    unit_id: int
+    parking_space_id: int | None
+    fee_item_id: int
+    standard_id: int
+    rate_id: int
+    reading_id: int | None
+    period: Period
+    quantity: Decimal
+    unit_price: Decimal
+    amount_fen: int
+    detail: dict
+    due_date: dt.date
+    late_fee_daily_rate: Decimal | None
+    late_fee_grace_days: int
+    late_fee_cap_fen: int | None
+
+    def as_model(self, *, community_id: int, bill_run_id: int | None, issued_by_id) -> Bill:
+        return Bill(
+            community_id=community_id,
+            unit_id=self.unit_id,
+            parking_space_id=self.parking_space_id,
+            fee_item_id=self.fee_item_id,
+            standard_id=self.standard_id,
+            rate_id=self.rate_id,
+            reading_id=self.reading_id,
+            bill_run_id=bill_run_id,
+            period_key=self.period.key,
+            period_start=self.period.start,
+            period_end=self.period.end,
+            quantity=self.quantity,
+            unit_price=self.unit_price,
+            amount_fen=self.amount_fen,
+            detail=self.detail,
+            due_date=self.due_date,
+            late_fee_daily_rate=self.late_fee_daily_rate,
+            late_fee_grace_days=self.late_fee_grace_days,
+            late_fee_cap_fen=self.late_fee_cap_fen,
+            issued_by_id=issued_by_id,
+        )
+
+
+@dataclass
+class PlanWarnings:
+    """Counted warnings with a few examples each (shown in the preview)."""
+
+    by_code: dict[str, dict] = field(default_factory=dict)
+    already_billed: int = 0
+
+    def add(self, code: str, message: str, example: str) -> None:
+        entry = self.by_code.setdefault(code, {"code": code, "message": message, "count": 0,
+                                               "examples": []})
+        entry["count"] += 1
+        if len(entry["examples"]) < 5:
+            entry["examples"].append(example)
+
+    def as_list(self) -> list[dict]:
+        return list(self.by_code.values())
+
+
+class BillRunError(ValueError):
+    """The run cannot be made at all (bad period, beyond the horizon)."""
+
+
+def check_period(*, community_id: int, period_key: str, today: dt.date) -> dt.date:
+    try:
+        month = parse_month(period_key)
+    except ValueError as exc:
+        raise BillRunError(_("“%(p)s” is not a month (YYYY-MM).") % {"p": period_key}) from exc
+    settings = BillingSettings.objects.filter(community_id=community_id).first()
+    horizon = settings.horizon_months if settings else 12
+    latest = (today.replace(day=1).year * 12 + today.month - 1) + horizon
+    if month.year * 12 + month.month - 1 > latest:
+        raise BillRunError(
+            _("%(p)s is more than %(n)s months ahead; bills that far ahead are not allowed.")
+            % {"p": period_key, "n": horizon}
+        )
+    return month
+
+
+def plan_bills(
+    *,
+    community_id: int,
+    period_key: str,
+    fee_item_ids: list[int] | None,
+    today: dt.date,
+    warnings: PlanWarnings,
+) -> Iterator[PlannedBill]:
+    month = check_period(community_id=community_id, period_key=period_key, today=today)
+    settings = BillingSettings.objects.filter(community_id=community_id).first()
+    anchor = settings.quarter_anchor_month if settings else 1
+    standards = ChargeStandard.objects.filter(
+        fee_item__community_id=community_id, fee_item__active=True, active=True
+    ).exclude(method=Method.ONE_OFF).select_related("fee_item").order_by("fee_item_id", "id")
+    if fee_item_ids:
+        standards = standards.filter(fee_item_id__in=fee_item_ids)
+    standards = list(standards)
+    shared = _shared_fee_items(standards)
+    for standard in standards:
+        if not is_period_start(month, standard.cycle, anchor):
+            continue
+        period = period_for(month, standard.cycle, anchor)
+        rate = _rate_for(standard, period, warnings)
+        if rate is None:
+            continue
+        seen = shared.get(standard.fee_item_id)
+        yield from _plan_standard(standard, rate, period, community_id, warnings, seen)
+
+
+def _shared_fee_items(standards) -> dict[int, set]:
+    """Fee items with several standards: a unit bound to two of them gets one bill, so
+    the run remembers what it planned for those (only those) fee items."""
+    counts: dict[int, int] = {}
+    for standard in standards:
+        counts[standard.fee_item_id] = counts.get(standard.fee_item_id, 0) + 1
+    return {item_id: set() for item_id, n in counts.items() if n > 1}
+
+
+def _rate_for(standard: ChargeStandard, period: Period, warnings: PlanWarnings):
+    rate = (
+        StandardRate.objects.filter(standard=standard, effective_from__lte=period.start)
+        .order_by("-effective_from")
+        .first()
+    )
+    if rate is None:
+        warnings.add("no_price", _("Standards with no price for this period"), str(standard))
+    return rate
+
+
+def _plan_standard(
+    standard, rate, period, community_id, warnings, seen: set | None
+) -> Iterator[PlannedBill]:
+    bindings = list(
+        Binding.objects.filter(standard=standard, start_date__lte=period.end)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=period.start))
+    )
+    if not bindings:
+        return
+    readings = _readings(standard, period, community_id) if standard.method == Method.METERED else {}
+    planner = _StandardPlanner(standard, rate, period, readings, warnings)
+    for target in _targets(standard, bindings, community_id, period.key):
+        if target.billed:
+            warnings.already_billed += 1
+            continue
+        if seen is not None:
+            key = (target.unit_id, target.parking_space_id)
+            if key in seen:
+                warnings.add("bound_twice", _("Units bound to two standards of one fee item"),
+                             target.label)
+                continue
+            seen.add(key)
+        planned = planner.plan(target)
+        if planned is not None:
+            yield planned
+
+
+class _Target(NamedTuple):
+    unit_id: int
+    parking_space_id: int | None
+    label: str
+    area: Decimal | None
+    vacant: bool
+    delivered_on: dt.date | None
+    start: dt.date
+    end: dt.date | None
+    billed: bool  # a bill for this unit or space, fee item and period exists
+
+
+def _stream(rows) -> Iterator[tuple]:
+    """A values_list starting with the id, in id order, fetched in chunks. One query,
+    not keyset pages, which would each re-read the community's units."""
+    return rows.order_by("id").iterator(chunk_size=UNIT_CHUNK)
+
+
+def _billed_ids(fee_item_id: int, period_key: str, *, spaces: bool) -> Iterator[int]:
+    """Ids of the units (or spaces) whose bill for the fee item and period exists, in
+    order — keyed like the bill unique constraints: the space if any, else the unit."""
+    column = "parking_space_id" if spaces else "unit_id"
+    return (
+        Bill.objects.filter(fee_item_id=fee_item_id, period_key=period_key,
+                            parking_space__isnull=not spaces)
+        .order_by(column).values_list(column, flat=True).iterator(chunk_size=UNIT_CHUNK)
+    )
+
+
+def _with_billed(rows: Iterator[tuple], billed_ids: Iterator[int]) -> Iterator[tuple]:
+    """Each row (id first) with a last column saying whether its id is billed.
+
+    A merge of two ascending streams, so that neither is held in memory. (A correlated
+    EXISTS per row was the first try: on PostgreSQL, probed from a cursor opened before
+    the run's own inserts, it can walk every new index entry of the fee item per row.)
+    The bills stream only needs ids at or after the current row, and the run only ever
+    writes bills for rows already passed, so its own writes cannot change the answers.
+    """
+    billed = next(billed_ids, None)
+    for row in rows:
+        while billed is not None and billed < row[0]:
+            billed = next(billed_ids, None)
+        yield (*row, billed == row[0])
+
+
+def _targets(standard, bindings, community_id, period_key) -> Iterator[_Target]:
+    """Every unit or space the bindings cover, once, streamed in id order."""
+    if standard.method in SPACE_METHODS:
+        billed = _billed_ids(standard.fee_item_id, period_key, spaces=True)
+        yield from _space_targets(bindings, community_id, billed)
+        return
+    area_field = "usable_area" if standard.method == Method.USABLE_AREA else "building_area"
+    cond = Q()
+    for b in bindings:
+        cond |= _unit_q(b)
+    units = Unit.objects.filter(cond, community_id=community_id).values_list(
+        "id", "building__name", "entrance", "room_no", area_field, "status", "delivered_on",
+        "building_id", "kind",
+    )
+    billed = _billed_ids(standard.fee_item_id, period_key, spaces=False)
+    vacant = Unit.Status.VACANT
+    for uid, bname, entrance, room, area, status, delivered, building_id, kind, done in (
+        _with_billed(_stream(units), billed)
+    ):
+        span = _binding_span(bindings, unit_id=uid, building_id=building_id, kind=kind)
+        yield _Target(uid, None, f"{bname}{entrance}{room}", area, status == vacant,
+                      delivered, *span, done)
+
+
+def _unit_q(b: Binding) -> Q:
+    return {
+        Binding.Scope.COMMUNITY: Q(),
+        Binding.Scope.BUILDING: Q(building_id=b.building_id),
+        Binding.Scope.UNIT_KIND: Q(kind=b.unit_kind),
+        Binding.Scope.UNIT: Q(id=b.unit_id),
+    }.get(b.scope, Q(pk__in=[]))
+
+
+def _binding_span(bindings, *, unit_id, building_id, kind) -> tuple[dt.date, dt.date | None]:
+    for b in bindings:
+        if (
+            b.scope == Binding.Scope.COMMUNITY
+            or (b.scope == Binding.Scope.BUILDING and b.building_id == building_id)
+            or (b.scope == Binding.Scope.UNIT_KIND and b.unit_kind == kind)
+            or (b.scope == Binding.Scope.UNIT and b.unit_id == unit_id)
+        ):
+            return b.start_date, b.end_date
+    raise AssertionError("unit selected without a matching binding")
+
+
+def _space_targets(bindings, community_id, billed) -> Iterator[_Target]:
+    spaces = ParkingSpace.objects.filter(community_id=community_id)
+    explicit = {b.parking_space_id: b for b in bindings if b.scope == Binding.Scope.PARKING}
+    everywhere = next((b for b in bindings if b.scope == Binding.Scope.ALL_PARKING), None)
+    if everywhere is None:
+        spaces = spaces.filter(id__in=list(explicit))
+    rows = spaces.values_list("id", "code", "unit_id")
+    for space_id, code, unit_id, done in _with_billed(_stream(rows), billed):
+        binding = explicit.get(space_id, everywhere)
+        yield _Target(unit_id or 0, space_id, code, None, False, None,
+                      binding.start_date, binding.end_date, done)
+
+
+def _readings(standard, period, community_id) -> dict[int, MeterReading]:
+    qs = MeterReading.objects.filter(
+        community_id=community_id, period_key=period.key, meter__kind=standard.meter_kind
+    ).select_related("meter")
+    return {r.meter.unit_id: r for r in qs}
+
+
+_FAILED = object()  # memo entry: compute_charge refused this input
+
+
+class _StandardPlanner:
+    """Plans the bills of one standard for one period."""
+
+    def __init__(self, standard, rate, period, readings, warnings) -> None:
+        self.standard, self.rate, self.period = standard, rate, period
+        self.readings, self.warnings = readings, warnings
+        self.metered = standard.method == Method.METERED
+        self.by_area = standard.method in (Method.BUILDING_AREA, Method.USABLE_AREA)
+        self.tiers = tuple(
+            Tier(_dec(t.get("up_to")), Decimal(str(t["price"]))) for t in rate.tiers or []
+        )
+        self.charges: dict[tuple, ChargeLine | object] = {}
+        self.whole = Fraction(1)
+        late_rate = standard.late_fee_daily_rate if standard.late_fee_enabled else None
+        # The fields of a PlannedBill that every bill of this standard shares.
+        self.same = {
+            "fee_item_id": standard.fee_item_id, "standard_id": standard.pk,
+            "rate_id": rate.pk, "period": period,
+            "due_date": due_date(period, rule=standard.due_rule, days=standard.due_days,
+                                 day_of_month=standard.due_day_of_month),
+            "late_fee_daily_rate": late_rate,
+            "late_fee_grace_days": standard.late_fee_grace_days,
+            "late_fee_cap_fen": standard.late_fee_cap_fen,
+        }
+
+    def plan(self, target: _Target) -> PlannedBill | None:
+        warnings = self.warnings
+        if target.parking_space_id and not target.unit_id:
+            warnings.add("space_without_unit", _("Parking spaces not let to any unit"),
+                         target.label)
+            return None
+        period = self.period
+        start = target.start
+        if target.delivered_on and target.delivered_on > start:
+            start = target.delivered_on
+        days = period.overlap_days(start, target.end)
+        if days == 0:
+            return None
+        proration = self.whole if days == period.days else Fraction(days, period.days)
+        reading = None
+        if self.metered:
+            reading = self.readings.get(target.unit_id)
+            if reading is None:
+                warnings.add("missing_reading", _("Units with no meter reading"), target.label)
+                return None
+            if not reading.billable:
+                warnings.add("reading_review", _("Readings awaiting review"), target.label)
+                return None
+        line = self._charge(target, reading, proration)
+        if line is _FAILED:
+            warnings.add("no_area", _("Units with no area"), target.label)
+            return None
+        if line.amount_fen <= 0:
+            return None
+        same = self.same
+        return PlannedBill(
+            target.unit_id, target.parking_space_id, same["fee_item_id"], same["standard_id"],
+            same["rate_id"], reading.pk if reading else None, period, line.quantity,
+            line.unit_price, line.amount_fen, line.detail, same["due_date"],
+            same["late_fee_daily_rate"], same["late_fee_grace_days"], same["late_fee_cap_fen"],
+        )
+
+    def _charge(self, target: _Target, reading, proration: Fraction):
+        """``compute_charge`` of this target, remembered by everything it depends on
+        (Decimals by their text, so 88.5 and 88.50 stay apart). The area goes in only
+        where the method charges by area, so units with one fixed fee share one line."""
+        usage = reading.usage if reading else None
+        area = target.area if self.by_area else None
+        vacancy = self.standard.vacancy_percent if target.vacant else None
+        key = (None if area is None else str(area), None if usage is None else str(usage),
+               proration.numerator, proration.denominator, vacancy)
+        line = self.charges.get(key)
+        if line is None:
+            if len(self.charges) >= CHARGE_MEMO_MAX:
+                self.charges.clear()
+            try:
+                line = compute_charge(ChargeInput(
+                    method=self.standard.method, unit_price=self.rate.unit_price,
+                    months=self.period.months, area=area, usage=usage,
+                    tiers=self.tiers, proration=proration, vacancy_percent=vacancy,
+                ))
+            except ChargeError:
+                line = _FAILED
+            self.charges[key] = line
+        return line
+
+
+def _dec(value) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))

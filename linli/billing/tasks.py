@@ -1,0 +1,66 @@
+"""Scheduled bill runs: each community whose billing settings turn them on gets the
+current month's bills on its bill-run day (1–28, so every month has it).
+
+Every morning at 01:10 (local time) ``scheduled_bill_runs`` queues one job per due
+community, so a company's communities are billed in parallel by as many workers as
+there are, and one community's failure neither stops nor delays the others. A run is
+idempotent — it issues only what is missing — so a retried or repeated job is harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.utils import timezone
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+from linli.billing.models import BillingSettings
+from linli.billing.services.bill_run import bill_run_commit
+from linli.billing.services.planning import BillRunError
+from linli.core.tasks import local_crontab
+
+logger = logging.getLogger("linli.billing")
+
+
+def due_community_ids(today: dt.date) -> list[int]:
+    return list(
+        BillingSettings.objects.filter(scheduled_runs=True, bill_run_day=today.day)
+        .order_by("community_id").values_list("community_id", flat=True)
+    )
+
+
+@db_periodic_task(local_crontab(hour="1", minute="10"), name="scheduled_bill_runs")
+def scheduled_bill_runs() -> None:
+    queue_due_bill_runs(timezone.localdate())
+
+
+def queue_due_bill_runs(today: dt.date) -> list[int]:
+    """Queue this month's run for every community due today; returns their ids."""
+    community_ids = due_community_ids(today)
+    for community_id in community_ids:
+        scheduled_bill_run(community_id, f"{today:%Y-%m}", today.isoformat())
+    logger.info("scheduled bill runs %s: %d communities queued", today, len(community_ids))
+    return community_ids
+
+
+@db_task(retries=2, retry_delay=600, name="scheduled_bill_run")
+def scheduled_bill_run(community_id: int, period_key: str, today: str) -> int | None:
+    """Commit one community's run. A refusal (BillRunError) is final and logged; any
+    other error is raised so that Huey retries the job."""
+    try:
+        run, _preview = bill_run_commit(
+            acting_user=None, community_id=community_id, period_key=period_key,
+            today=dt.date.fromisoformat(today),
+        )
+    except BillRunError as exc:
+        logger.error("scheduled bill run community #%s %s refused: %s",
+                     community_id, period_key, exc)
+        return None
+    except Exception:
+        logger.exception("scheduled bill run community #%s %s failed", community_id, period_key)
+        raise
+    logger.info("scheduled bill run community #%s %s: run #%s, %d bills, %d fen, %d warnings",
+                community_id, period_key, run.pk, run.bill_count, run.total_fen,
+                sum(w["count"] for w in run.warnings))
+    return run.pk

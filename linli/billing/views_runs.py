@@ -1,0 +1,237 @@
+"""Bill runs in the console: choose → preview → commit, and reversal (thin: check scope
+and input, call one service, render).
+
+The preview and the commit post the same parameters; the commit also posts the figures
+the person saw, and the service refuses (writing nothing) if the data changed since.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
+from django.views.decorators.http import require_http_methods
+from unfold.widgets import (
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
+
+from linli.billing.models import BillRun, FeeItem
+from linli.billing.services.bill_run import (
+    BillRunReversalError,
+    bill_run_commit,
+    bill_run_preview,
+    bill_run_reverse,
+    preview_fee_items,
+    preview_sample,
+)
+from linli.billing.services.planning import BillRunError
+from linli.estate.models import Community
+from linli.money import format_fen
+from linli.staff.scope import communities_for
+
+RUN_PERMISSION = "billing.add_billrun"
+REVERSE_PERMISSION = "billing.change_billrun"
+RECENT_RUNS = 20
+
+
+class BillRunForm(forms.Form):
+    community = forms.ModelChoiceField(
+        label=pgettext_lazy("bill run", "Community"), queryset=Community.objects.none(),
+        widget=UnfoldAdminSelectWidget,
+    )
+    period = forms.RegexField(
+        label=pgettext_lazy("bill run", "Month"), regex=r"^\d{4}-(0[1-9]|1[0-2])$",
+        max_length=7, widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "YYYY-MM"}),
+        error_messages={"invalid": gettext_lazy("Write the month as YYYY-MM, e.g. 2026-11.")},
+    )
+    fee_items = forms.ModelMultipleChoiceField(
+        label=pgettext_lazy("bill run", "Fee items"), queryset=FeeItem.objects.none(),
+        required=False, widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        help_text=gettext_lazy("None ticked = every active fee item of the community."),
+    )
+    # The figures of the preview being committed (hidden; set by the preview page).
+    expected_count = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    expected_total_fen = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, communities: QuerySet[Community], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["community"].queryset = communities
+        if len(communities) == 1:
+            self.fields["community"].initial = communities[0].pk
+        self.fields["period"].initial = f"{timezone.localdate():%Y-%m}"
+        items = FeeItem.objects.filter(community__in=communities, active=True).select_related(
+            "community").order_by("community_id", "sort_order", "id")
+        self.fields["fee_items"].queryset = items
+        if len(communities) > 1:
+            self.fields["fee_items"].label_from_instance = (
+                lambda item: f"{item.community.name} · {item.name}"
+            )
+
+    def clean(self):
+        data = super().clean()
+        community, items = data.get("community"), data.get("fee_items") or []
+        if community and any(item.community_id != community.pk for item in items):
+            self.add_error("fee_items", _("Tick only fee items of the chosen community."))
+        return data
+
+    def run_args(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "community_id": data["community"].pk,
+            "period_key": data["period"],
+            "fee_item_ids": [item.pk for item in data["fee_items"]] or None,
+        }
+
+    def expected(self) -> tuple[int, int] | None:
+        count, total = self.cleaned_data["expected_count"], self.cleaned_data["expected_total_fen"]
+        return None if count is None or total is None else (count, total)
+
+
+def _require_in_scope(value: str | None, communities: QuerySet[Community]) -> None:
+    """A community id outside the user's scope answers 404, like every console page."""
+    if value and (not value.isdigit() or not communities.filter(pk=value).exists()):
+        raise Http404("community not found")
+
+
+@staff_member_required
+@permission_required(RUN_PERMISSION, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def bill_runs(request: HttpRequest) -> HttpResponse:
+    communities = communities_for(request.user)
+    preview = None
+    if request.method == "POST":
+        _require_in_scope(request.POST.get("community"), communities)
+        form = BillRunForm(request.POST, communities=communities)
+        if form.is_valid():
+            if request.POST.get("action") == "commit":
+                run = _commit(request, form)
+                if run is not None:
+                    return HttpResponseRedirect(
+                        reverse("admin:billing_billrun_change", args=[run.pk])
+                    )
+            preview = _preview(form)
+    else:
+        form = BillRunForm(communities=communities)
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Bill runs"),
+        "form": form,
+        "preview": preview,
+        "runs_table": _runs_table(communities, request.user.has_perm(REVERSE_PERMISSION)),
+    }
+    return TemplateResponse(request, "billing/bill_runs.html", context)
+
+
+def _preview(form: BillRunForm) -> dict | None:
+    try:
+        preview = bill_run_preview(**form.run_args())
+    except BillRunError as exc:
+        form.add_error(None, str(exc))
+        return None
+    items = preview_fee_items(preview)
+    return {
+        "preview": preview,
+        "community": form.cleaned_data["community"],
+        "period_key": preview.period_key,
+        "fee_item_ids": form.run_args()["fee_item_ids"] or [],
+        "total": format_fen(preview.total_fen),
+        "items_table": {
+            "headers": [_("Fee item"), _("Bills"), _("Amount")],
+            "rows": [[i["name"], i["count"], format_fen(i["total_fen"])] for i in items]
+            + [[_("Total"), preview.bill_count, format_fen(preview.total_fen)]],
+        },
+        "sample_table": {
+            "headers": [_("Unit"), _("Fee item"), _("Period"), _("Quantity"), _("Unit price"),
+                        _("Amount"), _("Due"), _("Share of period")],
+            "rows": [[r.target, r.fee_item, r.period_key, r.quantity, r.unit_price,
+                      format_fen(r.amount_fen), r.due_date, r.proration]
+                     for r in preview_sample(preview)],
+        },
+    }
+
+
+def _commit(request: HttpRequest, form: BillRunForm) -> BillRun | None:
+    try:
+        run, _preview = bill_run_commit(
+            acting_user=request.user, expected=form.expected(), **form.run_args()
+        )
+    except BillRunError as exc:
+        form.add_error(None, str(exc))
+        return None
+    messages.success(request, _("Bill run #%(id)s issued %(n)s bills, %(total)s in all.") % {
+        "id": run.pk, "n": run.bill_count, "total": format_fen(run.total_fen),
+    })
+    return run
+
+
+def _runs_table(communities: QuerySet[Community], can_reverse: bool) -> dict:
+    runs = (BillRun.objects.filter(community__in=communities)
+            .select_related("community", "created_by").order_by("-id")[:RECENT_RUNS])
+    rows = []
+    for run in runs:
+        link = format_html('<a class="text-primary-600 underline" href="{}">#{}</a>',
+                           reverse("admin:billing_billrun_change", args=[run.pk]), run.pk)
+        action = ""
+        if can_reverse and run.status == BillRun.Status.COMMITTED and run.bill_count:
+            action = format_html('<a class="text-red-600 underline" href="{}">{}</a>',
+                                 reverse("billing:bill-run-reverse", args=[run.pk]),
+                                 _("Reverse"))
+        rows.append([link, run.community.name, run.period_key, run.get_status_display(),
+                     run.bill_count, format_fen(run.total_fen), run.created_by or "—",
+                     date_format(timezone.localtime(run.created_at), "SHORT_DATETIME_FORMAT"),
+                     action])
+    return {
+        "headers": [_("Run"), pgettext("bill run", "Community"), pgettext("bill run", "Month"),
+                    _("Status"), _("Bills"), _("Amount"), _("By"), _("Created"), ""],
+        "rows": rows,
+    }
+
+
+class ReverseForm(forms.Form):
+    reason = forms.CharField(
+        label=pgettext_lazy("bill run", "Reason"), max_length=200,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
+    )
+
+
+@staff_member_required
+@permission_required(REVERSE_PERMISSION, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def bill_run_reverse_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = BillRun.objects.filter(
+        pk=pk, community__in=communities_for(request.user)
+    ).select_related("community").first()
+    if run is None:
+        raise Http404("bill run not found")
+    form = ReverseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            bill_run_reverse(acting_user=request.user, run=run,
+                             reason=form.cleaned_data["reason"])
+        except BillRunReversalError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Bill run #%(id)s was reversed; its bills are cancelled.")
+                             % {"id": run.pk})
+            return HttpResponseRedirect(reverse("admin:billing_billrun_change", args=[run.pk]))
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Reverse bill run #%(id)s") % {"id": run.pk},
+        "run": run,
+        "total": format_fen(run.total_fen),
+        "form": form,
+    }
+    return TemplateResponse(request, "billing/bill_run_reverse.html", context)

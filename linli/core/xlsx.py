@@ -1,0 +1,302 @@
+"""Reading an uploaded Excel workbook for an all-or-nothing import.
+
+Every import (the estate, meter readings, …) trusts no cell before the upload passes
+the same checks: a real .xlsx (not an old .xls, not something renamed), at most
+``LINLI_IMPORT_MAX_BYTES``, not a zip bomb, at most ``LINLI_IMPORT_MAX_ROWS``
+non-blank rows. A sheet is then described by ``Column``s whose parsers turn a raw cell
+into a clean value or raise ``CellError`` with a message a person can act on;
+``parse_sheet`` collects every problem as a ``RowError`` (sheet, row, column, reason).
+
+The messages are the estate import's (``linli.estate.imports``), word for word, so one
+translation serves both; that module can move onto these helpers unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any
+
+import openpyxl
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
+
+MAX_COLUMNS = 40
+# A 5 MB .xlsx that unpacks to gigabytes is a zip bomb, not data.
+MAX_UNPACK_RATIO = 20
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ImportRefused(Exception):
+    """The upload as a whole is unusable (not .xlsx, too large, no known sheet)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CellError(Exception):
+    """One cell holds nonsense; the message says what to write instead."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    sheet: str
+    row_number: int
+    column: str
+    message: str
+
+
+@dataclass
+class RawSheet:
+    header: tuple[Any, ...]
+    rows: list[tuple[int, tuple[Any, ...]]]  # (row number as Excel shows it, cells)
+
+
+# --- the upload --------------------------------------------------------------------
+def read_upload(file: IO[bytes]) -> bytes:
+    """The uploaded bytes, if they can be an .xlsx of an acceptable size."""
+    limit = settings.LINLI_IMPORT_MAX_BYTES
+    too_large = ImportRefused(
+        _("The file is larger than %(limit)s; split it into smaller files.")
+        % {"limit": filesizeformat(limit)}
+    )
+    if (getattr(file, "size", None) or 0) > limit:
+        raise too_large
+    data = file.read(limit + 1)
+    if len(data) > limit:
+        raise too_large
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ImportRefused(
+            _("This is an old .xls file. Save it as an .xlsx workbook and try again.")
+        )
+    if not data.startswith(b"PK\x03\x04"):
+        raise not_xlsx()
+    return data
+
+
+def not_xlsx() -> ImportRefused:
+    return ImportRefused(
+        _("This is not an Excel .xlsx file. Save it as an .xlsx workbook and try again.")
+    )
+
+
+def read_sheets(
+    data: bytes, names: Sequence[str], *, first_if_none: bool = False
+) -> dict[str, RawSheet]:
+    """The sheets called ``names`` that the workbook has, keyed by name.
+
+    With ``first_if_none``, a workbook that has none of them is read from its first
+    sheet, as if that were ``names[0]`` (people rename sheets; a one-sheet import
+    should not fail for it).
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_UNPACK_RATIO * settings.LINLI_IMPORT_MAX_BYTES:
+            raise ImportRefused(
+                _("The workbook is too large once unpacked; split it into smaller files.")
+            )
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            wanted = {name: name for name in names if name in workbook.sheetnames}
+            if not wanted and first_if_none and workbook.sheetnames:
+                wanted = {names[0]: workbook.sheetnames[0]}
+            sheets = _read(workbook, wanted)
+        finally:
+            workbook.close()
+    except ImportRefused:
+        raise
+    except Exception as exc:  # openpyxl raises many kinds on a damaged or foreign file
+        raise not_xlsx() from exc
+    if not sheets:
+        raise ImportRefused(
+            _("The workbook has none of the sheets %(sheets)s.") % {"sheets": "、".join(names)}
+        )
+    return sheets
+
+
+def _read(workbook: Any, wanted: dict[str, str]) -> dict[str, RawSheet]:
+    sheets: dict[str, RawSheet] = {}
+    row_count, max_rows = 0, settings.LINLI_IMPORT_MAX_ROWS
+    for name, title in wanted.items():
+        worksheet = workbook[title]
+        worksheet.reset_dimensions()  # some writers store a wrong size; read what is there
+        rows = worksheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
+        sheet = sheets[name] = RawSheet(header=next(rows, ()), rows=[])
+        for number, cells in enumerate(rows, start=2):
+            if all(is_blank(cell) for cell in cells):
+                continue
+            row_count += 1
+            if row_count > max_rows:
+                raise ImportRefused(
+                    _("The workbook has more than %(max)d rows; split it into smaller files.")
+                    % {"max": max_rows}
+                )
+            sheet.rows.append((number, cells))
+    return sheets
+
+
+# --- cell parsers: raw cell value in, clean value out, CellError on nonsense -------
+def is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def plain_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # Excel keeps 1801 typed in a number cell as 1801.0
+    return str(value).strip()
+
+
+def text(max_length: int) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        result = plain_text(value)
+        if len(result) > max_length:
+            raise CellError(_("Write at most %(max)d characters.") % {"max": max_length})
+        return result
+
+    return parse
+
+
+def date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    elif isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            value = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    if not isinstance(value, dt.date) or not 1900 <= value.year <= 2100:
+        raise CellError(_("Write the date as YYYY-MM-DD (e.g. 2024-01-31) or as an Excel date."))
+    return value
+
+
+def choice(options: dict[str, str]) -> Callable[[Any], str]:
+    """Accept the Chinese label or the English code of a choice."""
+    lookup = {label: str(code) for label, code in options.items()}
+    lookup |= {str(code): str(code) for code in options.values()}
+
+    def parse(value: Any) -> str:
+        code = lookup.get(plain_text(value).lower())
+        if code is None:
+            raise CellError(_("Write one of: %(choices)s.") % {"choices": "、".join(options)})
+        return code
+
+    return parse
+
+
+_YES = {"是", "y", "yes", "true", "1"}
+_NO = {"否", "n", "no", "false", "0"}
+
+
+def yes_no(value: Any) -> bool:
+    result = plain_text(value).lower()
+    if result in _YES | _NO:
+        return result in _YES
+    raise CellError(_("Write 是 (yes) or 否 (no)."))
+
+
+def decimal_number(*, places: int, below: Decimal, message: str) -> Callable[[Any], Decimal]:
+    """A number ≥ 0 below ``below`` with at most ``places`` decimals; ``message`` says
+    how to write it. Floats go through ``str`` so 12.3 stays 12.3, not 12.2999…"""
+
+    def parse(value: Any) -> Decimal:
+        if isinstance(value, bool | dt.date | dt.time):
+            raise CellError(message)
+        try:
+            number = Decimal(plain_text(value))
+        except InvalidOperation:
+            raise CellError(message) from None
+        if not number.is_finite() or number < 0 or number >= below:
+            raise CellError(message)
+        if number.normalize().as_tuple().exponent < -places:
+            raise CellError(message)
+        return number
+
+    return parse
+
+
+# --- sheets of columns ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    parse: Callable[[Any], Any]
+    help: Any
+    example: Any
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class SheetSpec:
+    name: str
+    columns: tuple[Column, ...]
+
+    def header(self, key: str) -> str:
+        return next(c.header for c in self.columns if c.key == key)
+
+
+@dataclass
+class ParsedRow:
+    spec: SheetSpec
+    number: int
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+
+    def fail(self, key: str, message: str) -> None:
+        self.errors.append(
+            RowError(self.spec.name, self.number, self.spec.header(key), str(message))
+        )
+
+    def has(self, *keys: str) -> bool:
+        return all(key in self.values for key in keys)
+
+    def failed(self, *keys: str) -> bool:
+        """Whether one of these cells was wrong (anything built from it would be too)."""
+        headers = {self.spec.header(key) for key in keys}
+        return any(error.column in headers for error in self.errors)
+
+
+def _header_positions(
+    spec: SheetSpec, header: Iterable[Any]
+) -> tuple[dict[str, int], list[RowError]]:
+    found = {plain_text(title): pos for pos, title in enumerate(header) if not is_blank(title)}
+    positions, errors = {}, []
+    for column in spec.columns:
+        pos = found.get(column.header, found.get(column.key))
+        if pos is not None:
+            positions[column.key] = pos
+        elif column.required:
+            errors.append(
+                RowError(spec.name, 1, column.header, _("This column is missing from the first row."))
+            )
+    return positions, errors
+
+
+def parse_sheet(spec: SheetSpec, raw: RawSheet) -> tuple[list[ParsedRow], list[RowError]]:
+    """Every row parsed cell by cell; a missing required column stops the sheet."""
+    positions, errors = _header_positions(spec, raw.header)
+    if errors:
+        return [], errors
+    rows = []
+    for number, cells in raw.rows:
+        row = ParsedRow(spec, number)
+        for column in spec.columns:
+            pos = positions.get(column.key)
+            value = cells[pos] if pos is not None and pos < len(cells) else None
+            if is_blank(value):
+                if column.required:
+                    row.fail(column.key, _("This cell must not be blank."))
+                continue
+            try:
+                row.values[column.key] = column.parse(value)
+            except CellError as exc:
+                row.fail(column.key, str(exc))
+        rows.append(row)
+    return rows, errors

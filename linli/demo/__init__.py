@@ -1,0 +1,1 @@
+"""The demo installation that ``linli demo`` loads and serves (see ``data`` and ``serve``)."""

@@ -1,0 +1,560 @@
+"""Importing an estate from Excel: sheets 楼栋 / 房屋 / 人员 / 入住关系.
+
+All or nothing: every row of every sheet is checked first and every problem is
+reported; only a file without a single problem is written, in one transaction.
+Rows are matched with what the community already has by natural keys (building by
+name; unit by building, entrance and room; person by ID number, else by name and
+mobile; occupancy by unit, person, role and start date), so importing the same file
+again creates nothing. A blank optional cell keeps the value the record already has.
+
+Sheet names and column headers are a file format, so they are Chinese literals;
+messages are translated like every other text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any
+
+import openpyxl
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
+from openpyxl.styles import Font
+
+from linli.core import xlsx
+from linli.core.audit import audit_record
+from linli.core.models import AuditEvent
+from linli.core.validators import (
+    id_number_check_char,
+    normalise_id_number,
+    normalise_mobile,
+    validate_id_number,
+    validate_mobile,
+)
+from linli.core.xlsx import CellError, ImportRefused, RowError, SheetSpec
+from linli.estate.models import Building, Community, Occupancy, Person, Unit, id_number_index
+from linli.staff.scope import community_ids_for
+
+__all__ = [
+    "ImportRefused",
+    "ImportResult",
+    "RowError",
+    "SheetCounts",
+    "estate_import",
+    "estate_import_template",
+]
+
+BUILDINGS, UNITS, PEOPLE, OCCUPANCIES, GUIDE = "楼栋", "房屋", "人员", "入住关系", "说明"
+IMPORT_PERMISSION = "estate.import_estate"
+
+
+# --- results -------------------------------------------------------------------------
+@dataclass
+class SheetCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class ImportResult:
+    counts: dict[str, SheetCounts] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+# --- cells the shared parsers do not cover ----------------------------------------------
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,6}\s*", value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise CellError(
+                _("Write a whole number from %(low)d to %(high)d.") % {"low": low, "high": high}
+            )
+        return value
+
+    return parse
+
+
+def _area(value: Any) -> Decimal:
+    if isinstance(value, bool | dt.date | dt.time):
+        raise CellError(_("Write the area in square metres as a number, e.g. 88.50."))
+    try:
+        number = Decimal(xlsx.plain_text(value))
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite():
+        raise CellError(_("Write the area in square metres as a number, e.g. 88.50."))
+    if number <= 0:
+        raise CellError(_("The area must be greater than zero."))
+    if number >= Decimal("100000000"):
+        raise CellError(_("The area is too large."))
+    if number.normalize().as_tuple().exponent < -2:
+        raise CellError(_("Write the area with at most 2 decimal places."))
+    return number.quantize(Decimal("0.01"))
+
+
+def _validated(validator: Callable[[str], None], text: str) -> str:
+    try:
+        validator(text)
+    except ValidationError as exc:
+        raise CellError(" ".join(str(m) for m in exc.messages)) from exc
+    return text
+
+
+def _mobile(value: Any) -> str:
+    return _validated(validate_mobile, normalise_mobile(xlsx.plain_text(value)))
+
+
+def _id_number(value: Any) -> str:
+    return _validated(validate_id_number, normalise_id_number(xlsx.plain_text(value)))
+
+
+# --- the file format -------------------------------------------------------------------
+_KINDS = {"住宅": Unit.Kind.RESIDENTIAL, "商铺": Unit.Kind.COMMERCIAL, "车库": Unit.Kind.GARAGE}
+_STATUSES = {
+    "已入住": Unit.Status.OCCUPIED,
+    "空置": Unit.Status.VACANT,
+    "装修中": Unit.Status.DECORATING,
+}
+_ROLES = {
+    "业主": Occupancy.Role.OWNER,
+    "共有人": Occupancy.Role.CO_OWNER,
+    "租户": Occupancy.Role.TENANT,
+    "家属": Occupancy.Role.FAMILY,
+}
+_EXAMPLE_ID = "11010519491231002" + id_number_check_char("11010519491231002")
+_EXAMPLE_MOBILE = "13800138000"
+
+_HELP = {
+    "楼栋名称": gettext_lazy("The building's name, e.g. 1栋."),
+    "地上层数": gettext_lazy("Number of floors above ground, a whole number."),
+    "单元": gettext_lazy("The entrance (单元), e.g. 1单元; blank if the building has none."),
+    "楼层": gettext_lazy("The floor, a whole number; negative for basements."),
+    "房号": gettext_lazy("The room number, e.g. 1801."),
+    "建筑面积": gettext_lazy("Building area in m², at most 2 decimal places."),
+    "套内面积": gettext_lazy("Usable area in m², not larger than the building area."),
+    "类型": gettext_lazy("住宅, 商铺 or 车库; blank means 住宅 for a new unit."),
+    "状态": gettext_lazy("已入住, 空置 or 装修中; blank means 空置 for a new unit."),
+    "交付日期": gettext_lazy("The date the unit was handed over, YYYY-MM-DD."),
+    "姓名": gettext_lazy("The person's full name."),
+    "手机号": gettext_lazy("An 11-digit mainland mobile number; give a mobile or an ID number."),
+    "身份证号": gettext_lazy("The 18-character resident ID number; format the column as text."),
+    "备注": gettext_lazy("Anything staff should know."),
+    "身份": gettext_lazy("业主, 共有人, 租户 or 家属."),
+    "开始日期": gettext_lazy("The date the person moved in or bought the unit, YYYY-MM-DD."),
+    "结束日期": gettext_lazy("The date the person left; blank while they still live there."),
+    "是否缴费人": gettext_lazy("是 if this person pays the unit's fees, otherwise 否."),
+}
+
+
+def _sheet(name: str, columns: list[tuple[str, str, Callable[[Any], Any], bool, Any]]) -> SheetSpec:
+    return SheetSpec(
+        name,
+        tuple(
+            xlsx.Column(key, header, parse, _HELP[header], example, required)
+            for key, header, parse, required, example in columns
+        ),
+    )
+
+
+# The columns that identify a unit or a person are the same in every sheet that has them.
+_UNIT_REF = [
+    ("building", "楼栋名称", xlsx.text(30), True, "1栋"),
+    ("entrance", "单元", xlsx.text(20), False, "1单元"),
+]
+_PERSON_REF = [
+    ("name", "姓名", xlsx.text(50), True, "张三"),
+    ("mobile", "手机号", _mobile, False, _EXAMPLE_MOBILE),
+    ("id_number", "身份证号", _id_number, False, _EXAMPLE_ID),
+]
+# fmt: off
+BUILDING_SHEET = _sheet(BUILDINGS, [
+    ("name", "楼栋名称", xlsx.text(30), True, "1栋"),
+    ("floors", "地上层数", _integer(1, 200), False, 18),
+])
+UNIT_SHEET = _sheet(UNITS, [
+    *_UNIT_REF,
+    ("floor", "楼层", _integer(-10, 300), True, 18),
+    ("room_no", "房号", xlsx.text(20), True, "1801"),
+    ("building_area", "建筑面积", _area, False, Decimal("98.50")),
+    ("usable_area", "套内面积", _area, False, Decimal("80.20")),
+    ("kind", "类型", xlsx.choice(_KINDS), False, "住宅"),
+    ("status", "状态", xlsx.choice(_STATUSES), False, "已入住"),
+    ("delivered_on", "交付日期", xlsx.date, False, dt.date(2020, 6, 30)),
+])
+PERSON_SHEET = _sheet(PEOPLE, [
+    *_PERSON_REF,
+    ("note", "备注", xlsx.text(200), False, ""),
+])
+OCCUPANCY_SHEET = _sheet(OCCUPANCIES, [
+    *_UNIT_REF,
+    ("room_no", "房号", xlsx.text(20), True, "1801"),
+    *_PERSON_REF,
+    ("role", "身份", xlsx.choice(_ROLES), True, "业主"),
+    ("start_date", "开始日期", xlsx.date, True, dt.date(2020, 7, 1)),
+    ("end_date", "结束日期", xlsx.date, False, None),
+    ("is_payer", "是否缴费人", xlsx.yes_no, False, "是"),
+])
+# fmt: on
+SHEETS = (BUILDING_SHEET, UNIT_SHEET, PERSON_SHEET, OCCUPANCY_SHEET)
+
+
+# --- matching rows with the community's records -------------------------------------
+@dataclass
+class _Change:
+    obj: models.Model
+    changed: dict[str, list[Any]]
+    created: bool
+
+
+class _People:
+    """People found by ID number (blind index) or, failing that, by name and mobile."""
+
+    def __init__(self, people: Iterable[Person]) -> None:
+        self.by_index: dict[str, Person] = {}
+        self.by_name_mobile: dict[tuple[str, str], Person] = {}
+        for person in people:
+            self.add(person)
+
+    def add(self, person: Person) -> None:
+        if person.id_number_index:
+            self.by_index.setdefault(person.id_number_index, person)
+        if person.mobile:
+            self.by_name_mobile.setdefault((person.name, person.mobile), person)
+
+    def find(self, row: xlsx.ParsedRow) -> Person | None:
+        index = id_number_index(row.values.get("id_number", ""))
+        if index in self.by_index:
+            return self.by_index[index]
+        match = self.by_name_mobile.get((row.values["name"], row.values.get("mobile", "")))
+        if match is not None and index and match.id_number_index:
+            return None  # same name and mobile, but a different ID number: someone else
+        return match
+
+
+@dataclass
+class _Estate:
+    """The community's records, plus the new ones the file adds, keyed as rows refer to them."""
+
+    community: Community
+    buildings: dict[str, Building]
+    units: dict[tuple[str, str, str], Unit]
+    people: _People
+    occupancies: dict[tuple[int, int, str, dt.date], Occupancy]
+
+    @classmethod
+    def load(cls, community: Community) -> _Estate:
+        buildings = {b.name: b for b in Building.objects.filter(community=community)}
+        units = {
+            (u.building.name, u.entrance, u.room_no): u
+            for u in Unit.objects.filter(community=community).select_related("building")
+        }
+        people = list(Person.objects.filter(community=community))
+        units_by_pk = {u.pk: u for u in units.values()}
+        people_by_pk = {p.pk: p for p in people}
+        occupancies = {  # keyed by the identity of the in-memory unit and person
+            (id(units_by_pk[o.unit_id]), id(people_by_pk[o.person_id]), o.role, o.start_date): o
+            for o in Occupancy.objects.filter(
+                unit__community=community, person__community=community
+            )
+        }
+        return cls(community, buildings, units, _People(people), occupancies)
+
+
+def _assign(obj: models.Model, row: xlsx.ParsedRow, attrs: Iterable[str]) -> _Change:
+    """Copy the row's non-blank values onto ``obj``; report what changed."""
+    changed = {}
+    for attr in attrs:
+        if attr in row.values and getattr(obj, attr) != row.values[attr]:
+            changed[attr] = [getattr(obj, attr), row.values[attr]]
+            setattr(obj, attr, row.values[attr])
+    return _Change(obj=obj, changed=changed, created=obj.pk is None)
+
+
+def _repeats(row: xlsx.ParsedRow, obj: object, seen: dict[int, int], key: str) -> bool:
+    if id(obj) in seen:
+        row.fail(key, _("This row repeats row %(row)d.") % {"row": seen[id(obj)]})
+        return True
+    seen[id(obj)] = row.number
+    return False
+
+
+def _plan_buildings(rows: list[xlsx.ParsedRow], estate: _Estate) -> list[_Change]:
+    changes, seen = [], {}
+    for row in rows:
+        if not row.has("name"):
+            continue
+        name = row.values["name"]
+        building = estate.buildings.setdefault(
+            name, Building(community=estate.community, name=name)
+        )
+        if not _repeats(row, building, seen, "name"):
+            changes.append(_assign(building, row, ("floors",)))
+    return changes
+
+
+def _unit_key(row: xlsx.ParsedRow) -> tuple[str, str, str]:
+    return (row.values["building"], row.values.get("entrance", ""), row.values["room_no"])
+
+
+def _plan_units(rows: list[xlsx.ParsedRow], estate: _Estate) -> list[_Change]:
+    changes, seen = [], {}
+    for row in rows:
+        if not row.has("building", "room_no") or row.failed("entrance"):
+            continue
+        building = estate.buildings.get(row.values["building"])
+        if building is None:
+            row.fail(
+                "building",
+                _("Building %(name)s is neither in the community nor in sheet %(sheet)s.")
+                % {"name": row.values["building"], "sheet": BUILDINGS},
+            )
+            continue
+        key = _unit_key(row)
+        unit = estate.units.get(key)
+        if unit is None:
+            unit = estate.units[key] = Unit(
+                community=estate.community,
+                building=building,
+                entrance=key[1],
+                room_no=key[2],
+                floor=0,
+            )
+        if _repeats(row, unit, seen, "room_no"):
+            continue
+        changes.append(
+            _assign(
+                unit,
+                row,
+                ("floor", "building_area", "usable_area", "kind", "status", "delivered_on"),
+            )
+        )
+        if unit.usable_area and unit.building_area and unit.usable_area > unit.building_area:
+            row.fail("usable_area", _("The usable area cannot be larger than the building area."))
+    return changes
+
+
+def _plan_people(rows: list[xlsx.ParsedRow], estate: _Estate) -> list[_Change]:
+    changes, seen = [], {}
+    for row in rows:
+        if not row.has("name") or row.failed("mobile", "id_number"):
+            continue
+        if not row.has("mobile") and not row.has("id_number"):
+            row.fail("mobile", _("Give the person's mobile number or ID number."))
+            continue
+        person = estate.people.find(row) or Person(community=estate.community)
+        if _repeats(row, person, seen, "name"):
+            continue
+        changes.append(_assign(person, row, ("name", "mobile", "id_number", "note")))
+        person.normalise()
+        estate.people.add(person)
+    return changes
+
+
+def _plan_occupancies(rows: list[xlsx.ParsedRow], estate: _Estate) -> list[_Change]:
+    changes, seen = [], {}
+    for row in rows:
+        keys = ("building", "room_no", "name", "role", "start_date")
+        if not row.has(*keys) or row.failed("entrance", "mobile", "id_number"):
+            continue
+        unit = estate.units.get(_unit_key(row))
+        if unit is None:
+            row.fail(
+                "room_no",
+                _("This unit is neither in the community nor in sheet %(sheet)s.")
+                % {"sheet": UNITS},
+            )
+        person = estate.people.find(row)
+        if person is None:
+            row.fail(
+                "name",
+                _("This person is neither in the community nor in sheet %(sheet)s.")
+                % {"sheet": PEOPLE},
+            )
+        if unit is None or person is None:
+            continue
+        key = (id(unit), id(person), row.values["role"], row.values["start_date"])
+        occupancy = estate.occupancies.setdefault(
+            key, Occupancy(unit=unit, person=person, role=key[2], start_date=key[3])
+        )
+        if _repeats(row, occupancy, seen, "role"):
+            continue
+        changes.append(_assign(occupancy, row, ("end_date", "is_payer")))
+        if occupancy.end_date and occupancy.end_date < occupancy.start_date:
+            row.fail("end_date", _("The end date is earlier than the start date."))
+    return changes
+
+
+_PLANNERS = {
+    BUILDINGS: _plan_buildings,
+    UNITS: _plan_units,
+    PEOPLE: _plan_people,
+    OCCUPANCIES: _plan_occupancies,
+}
+
+
+def _plan(
+    raw: dict[str, xlsx.RawSheet], estate: _Estate
+) -> tuple[dict[str, list[_Change]], list[RowError]]:
+    plan, errors = {}, []
+    for spec in SHEETS:
+        rows, header_errors = (
+            xlsx.parse_sheet(spec, raw[spec.name]) if spec.name in raw else ([], [])
+        )
+        plan[spec.name] = _PLANNERS[spec.name](rows, estate)
+        errors += header_errors + [e for row in rows for e in row.errors]
+    return plan, errors
+
+
+# --- writing -------------------------------------------------------------------------
+def _audit_value(attr: str, value: Any) -> Any:
+    if attr == "id_number":
+        return "••••" if value else ""  # a secret: record that it changed, never the value
+    return str(value) if isinstance(value, Decimal | dt.date) else value
+
+
+def _save(model: type[models.Model], changes: list[_Change], acting_user: Any) -> SheetCounts:
+    counts = SheetCounts()
+    model.objects.bulk_create([c.obj for c in changes if c.created], batch_size=500)
+    for change in changes:
+        if change.created:
+            counts.created += 1
+        elif not change.changed:
+            counts.unchanged += 1
+        else:
+            counts.updated += 1
+            change.obj.save(
+                update_fields=[
+                    *change.changed,
+                    *(["id_number_index"] if "id_number" in change.changed else []),
+                ]
+            )
+            audit_record(
+                actor=acting_user,
+                action=AuditEvent.Action.CHANGE,
+                obj=change.obj,
+                changes={
+                    attr: [_audit_value(attr, old), _audit_value(attr, new)]
+                    for attr, (old, new) in change.changed.items()
+                },
+            )
+    return counts
+
+
+def _summary(counts: dict[str, SheetCounts]) -> str:
+    return "; ".join(
+        _("%(sheet)s: %(created)d new, %(updated)d updated, %(unchanged)d unchanged")
+        % {"sheet": sheet, **vars(c)}
+        for sheet, c in counts.items()
+    )
+
+
+def _check_allowed(acting_user: Any, community: Community) -> None:
+    if not acting_user.has_perm(IMPORT_PERMISSION) or (
+        not acting_user.is_superuser and community.pk not in community_ids_for(acting_user)
+    ):
+        raise PermissionDenied
+
+
+# --- services ------------------------------------------------------------------------
+def estate_import(
+    *, acting_user: Any, community: Community, file: IO[bytes], ip: str | None = None
+) -> ImportResult:
+    """Import ``file`` into ``community``: everything, or nothing and every reason why."""
+    _check_allowed(acting_user, community)
+    raw = xlsx.read_sheets(xlsx.read_upload(file), [spec.name for spec in SHEETS])
+    models_by_sheet = {BUILDINGS: Building, UNITS: Unit, PEOPLE: Person, OCCUPANCIES: Occupancy}
+    try:
+        with transaction.atomic():
+            # One import per community at a time (a no-op lock on SQLite, which has one writer).
+            Community.objects.select_for_update().get(pk=community.pk)
+            plan, errors = _plan(raw, _Estate.load(community))
+            if errors:
+                return ImportResult(errors=errors)
+            counts = {
+                sheet: _save(models_by_sheet[sheet], changes, acting_user)
+                for sheet, changes in plan.items()
+            }
+            audit_record(
+                actor=acting_user,
+                action=AuditEvent.Action.IMPORT,
+                obj=community,
+                community_id=community.pk,
+                summary=_summary(counts),
+                ip=ip,
+                changes={"file": getattr(file, "name", "") or ""},
+            )
+    except IntegrityError as exc:
+        raise ImportRefused(
+            _("The community's records changed during the import; please import again.")
+        ) from exc
+    return ImportResult(counts=counts)
+
+
+def estate_import_template() -> bytes:
+    """A workbook with the four sheets, one example row each, and a 说明 sheet."""
+    workbook = openpyxl.Workbook()
+    guide = workbook.active
+    guide.title = GUIDE
+    for line in _guide_lines():
+        guide.append(line)
+    guide.column_dimensions["D"].width = 70
+    for spec in SHEETS:
+        sheet = workbook.create_sheet(spec.name)
+        sheet.append([c.header for c in spec.columns])
+        sheet.append([c.example for c in spec.columns])
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for cell in sheet[2]:
+            if isinstance(cell.value, dt.date):
+                cell.number_format = "yyyy-mm-dd"
+            elif isinstance(cell.value, str):
+                cell.number_format = "@"
+            sheet.column_dimensions[cell.column_letter].width = 14
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _guide_lines() -> Iterator[list[Any]]:
+    yield [_("How to fill in this workbook")]
+    yield [
+        _("Fill in the sheets %(sheets)s; keep their names and first rows as they are.")
+        % {"sheets": "、".join(s.name for s in SHEETS)}
+    ]
+    yield [_("Delete the example rows before importing your own data.")]
+    yield [_("If any row is wrong, nothing is imported and every wrong row is listed.")]
+    yield [
+        _(
+            "Importing the same file again creates nothing new; a blank cell keeps the current value."
+        )
+    ]
+    yield []
+    yield [
+        pgettext("estate import", "Sheet"),
+        pgettext("estate import", "Column"),
+        pgettext("estate import", "Required"),
+        pgettext("estate import", "Description"),
+    ]
+    for spec in SHEETS:
+        for column in spec.columns:
+            yield [
+                spec.name,
+                column.header,
+                pgettext("estate import", "Yes") if column.required else "",
+                str(column.help),
+            ]

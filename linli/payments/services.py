@@ -1,0 +1,223 @@
+"""Recording money received and settling bills with it.
+
+One call records one payment: it locks the bills (in id order), allocates the money to
+each bill's principal and then its late fee, keeps any excess as prepaid balance,
+updates the bills' status and posts one balanced ledger entry. Idempotent by
+``idempotency_key``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from linli.billing.models import Bill
+from linli.billing.selectors import late_fee_due_fen, with_balances
+from linli.billing.services.status import bills_refresh_status, lock_bills
+from linli.core.audit import audit_record
+from linli.core.models import AuditEvent
+from linli.estate.models import Unit
+from linli.ledger import chart
+from linli.ledger.services import Line, post_entry
+from linli.payments.models import (
+    CHANNEL_ACCOUNT,
+    Channel,
+    Payment,
+    PaymentAllocation,
+    PrepaidMovement,
+    PrepaidWallet,
+)
+
+
+class PaymentError(ValidationError):
+    pass
+
+
+@dataclass(frozen=True)
+class Allocation:
+    bill: Bill
+    principal_fen: int
+    late_fee_fen: int
+
+
+def allocate(amount_fen: int, bills: list[Bill], *, as_of: dt.date) -> tuple[list[Allocation], int]:
+    """Split ``amount_fen`` over bills (earliest due first): principal, then late fee.
+    Returns the allocations and what is left over. ``bills`` carry balances."""
+    remaining, result = amount_fen, []
+    for bill in sorted(bills, key=lambda b: (b.due_date, b.pk)):
+        if bill.status not in Bill.OPEN_STATUSES:
+            continue
+        principal = min(remaining, max(bill.owed_fen, 0))
+        remaining -= principal
+        late = min(remaining, late_fee_due_fen(bill, as_of=as_of))
+        remaining -= late
+        if principal or late:
+            result.append(Allocation(bill, principal, late))
+    return result, remaining
+
+
+def amount_due_fen(bills: list[Bill], *, as_of: dt.date) -> int:
+    """What settling these bills in full costs on ``as_of`` (principal + late fees)."""
+    return sum(
+        max(b.owed_fen, 0) + late_fee_due_fen(b, as_of=as_of)
+        for b in bills
+        if b.status in Bill.OPEN_STATUSES
+    )
+
+
+@transaction.atomic
+def payment_record(
+    *,
+    acting_user,
+    unit: Unit,
+    channel: str,
+    amount_fen: int,
+    bill_ids: list[int],
+    idempotency_key: str,
+    received_at: dt.datetime | None = None,
+    reference: str = "",
+    payer_name: str = "",
+    note: str = "",
+    excess_kind: str = PrepaidMovement.Kind.EXCESS,
+) -> Payment:
+    existing = Payment.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
+        raise PaymentError(_("The amount must be more than zero."))
+    if channel not in Channel.values:
+        raise PaymentError(_("Unknown payment channel."))
+    locked = lock_bills(bill_ids)
+    if len(locked) != len(set(bill_ids)) or any(b.unit_id != unit.pk for b in locked):
+        raise PaymentError(_("Every bill must belong to the unit being paid for."))
+    received_at = received_at or timezone.now()
+    bills = list(with_balances(Bill.objects.filter(pk__in=bill_ids)))
+    allocations, excess_fen = allocate(
+        amount_fen, bills, as_of=timezone.localtime(received_at).date()
+    )
+    if channel == Channel.PREPAID and excess_fen:
+        raise PaymentError(_("A payment from the prepaid balance cannot exceed what is owed."))
+    payment = Payment.objects.create(
+        community_id=unit.community_id, unit=unit, channel=channel, amount_fen=amount_fen,
+        received_at=received_at, cashier=_user(acting_user), payer_name=payer_name,
+        reference=reference, idempotency_key=idempotency_key, note=note,
+    )
+    PaymentAllocation.objects.bulk_create(
+        PaymentAllocation(payment=payment, bill=a.bill, principal_fen=a.principal_fen,
+                          late_fee_fen=a.late_fee_fen)
+        for a in allocations
+    )
+    if channel == Channel.PREPAID:
+        _wallet_move(unit, -amount_fen, PrepaidMovement.Kind.OFFSET, payment, acting_user)
+    if excess_fen:
+        _wallet_move(unit, excess_fen, excess_kind, payment, acting_user)
+    bills_refresh_status([a.bill.pk for a in allocations])
+    post_entry(
+        community_id=unit.community_id,
+        business_key=f"payment:{payment.pk}",
+        kind="payment",
+        lines=payment_lines(payment, allocations, excess_fen),
+        effective_on=timezone.localtime(received_at).date(),
+        memo=f"{payment.get_channel_display()} {reference}".strip(),
+        posted_by=acting_user,
+    )
+    audit_record(actor=acting_user, action=AuditEvent.Action.CREATE, obj=payment,
+                 summary=f"{channel} {amount_fen} fen, {len(allocations)} bill(s)")
+    return payment
+
+
+def payment_lines(payment: Payment, allocations: list[Allocation], excess_fen: int) -> list[Line]:
+    unit_id = payment.unit_id
+    debit_account = CHANNEL_ACCOUNT[payment.channel]
+    lines = [Line.debit(debit_account, payment.amount_fen,
+                        unit_id=unit_id if debit_account == chart.PREPAID else None)]
+    principal_by_item: dict[int, int] = defaultdict(int)
+    late_fen = 0
+    for a in allocations:
+        principal_by_item[a.bill.fee_item_id] += a.principal_fen
+        late_fen += a.late_fee_fen
+    lines += [
+        Line.credit(chart.RECEIVABLE, amount, unit_id=unit_id, fee_item_id=item_id)
+        for item_id, amount in principal_by_item.items() if amount
+    ]
+    if late_fen:
+        lines.append(Line.credit(chart.LATE_FEE_INCOME, late_fen, unit_id=unit_id))
+    if excess_fen:
+        lines.append(Line.credit(chart.PREPAID, excess_fen, unit_id=unit_id))
+    return lines
+
+
+def _wallet_move(unit: Unit, delta_fen: int, kind: str, payment: Payment | None, acting_user):
+    wallet, _created = PrepaidWallet.objects.get_or_create(
+        unit=unit, defaults={"community_id": unit.community_id}
+    )
+    wallet = PrepaidWallet.objects.select_for_update().get(pk=wallet.pk)
+    if wallet.balance_fen + delta_fen < 0:
+        raise PaymentError(_("The prepaid balance is not enough."))
+    PrepaidWallet.objects.filter(pk=wallet.pk).update(balance_fen=F("balance_fen") + delta_fen)
+    PrepaidMovement.objects.create(
+        wallet=wallet, kind=kind, amount_fen=delta_fen,
+        balance_after_fen=wallet.balance_fen + delta_fen, payment=payment, by=_user(acting_user),
+    )
+
+
+def prepaid_deposit(
+    *, acting_user, unit: Unit, amount_fen: int, channel: str, idempotency_key: str,
+    reference: str = "", payer_name: str = "",
+) -> Payment:
+    """Money paid in at the counter to be kept as the unit's prepaid balance (预存)."""
+    if channel not in (*COUNTER, Channel.WECHAT, Channel.ALIPAY, Channel.SANDBOX):
+        raise PaymentError(_("Unknown payment channel."))
+    return payment_record(
+        acting_user=acting_user, unit=unit, channel=channel, amount_fen=amount_fen, bill_ids=[],
+        idempotency_key=idempotency_key, reference=reference, payer_name=payer_name,
+        excess_kind=PrepaidMovement.Kind.DEPOSIT,
+    )
+
+
+COUNTER = (Channel.CASH, Channel.POS, Channel.TRANSFER, Channel.CHEQUE)
+
+
+def prepaid_pay_bills(*, acting_user, unit: Unit, bill_ids: list[int], idempotency_key: str,
+                      as_of: dt.date | None = None) -> Payment | None:
+    """Pay bills from the unit's prepaid balance, as far as it goes."""
+    wallet = PrepaidWallet.objects.filter(unit=unit).first()
+    if wallet is None or wallet.balance_fen <= 0:
+        return None
+    bills = list(with_balances(Bill.objects.filter(pk__in=bill_ids)))
+    due_fen = amount_due_fen(bills, as_of=as_of or timezone.localdate())
+    amount_fen = min(wallet.balance_fen, due_fen)
+    if amount_fen <= 0:
+        return None
+    return payment_record(
+        acting_user=acting_user, unit=unit, channel=Channel.PREPAID, amount_fen=amount_fen,
+        bill_ids=bill_ids, idempotency_key=idempotency_key,
+    )
+
+
+def prepaid_offset_new_bills(*, acting_user, bill_run) -> int:
+    """After a run is issued: pay its bills from prepaid balances (community setting)."""
+    wallets = PrepaidWallet.objects.filter(
+        community_id=bill_run.community_id, balance_fen__gt=0,
+        unit__bills__bill_run=bill_run,
+    ).distinct().select_related("unit")
+    count = 0
+    for wallet in wallets:
+        bill_ids = list(
+            Bill.objects.filter(bill_run=bill_run, unit=wallet.unit).values_list("pk", flat=True)
+        )
+        if prepaid_pay_bills(acting_user=acting_user, unit=wallet.unit, bill_ids=bill_ids,
+                             idempotency_key=f"offset:run{bill_run.pk}:unit{wallet.unit_id}"):
+            count += 1
+    return count
+
+
+def _user(user):
+    return user if getattr(user, "pk", None) else None

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Refresh the Simplified Chinese catalog (needs GNU gettext; run by developers, not at
+# install time — the compiled .mo files are committed so a fresh machine needs nothing).
+#   1. extract every msgid from the code into linli/locale/zh_Hans/.../django.po,
+#      keeping existing translations;
+#   2. fill untranslated entries from linli/locale_fragments/*.po (translations written
+#      alongside new code);
+#   3. report anything still untranslated and compile the .mo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PO=linli/locale/zh_Hans/LC_MESSAGES/django.po
+export DJANGO_SETTINGS_MODULE=linli.settings LINLI_HOME="${LINLI_HOME:-$(mktemp -d)}"
+(cd linli && ../.venv/bin/django-admin makemessages -l zh_Hans --no-obsolete --no-location \
+    --ignore 'locale_fragments/*' --ignore 'locale_vendor/*' >/dev/null)
+(cd linli && ../.venv/bin/django-admin makemessages -d djangojs -l zh_Hans --no-obsolete \
+    --no-location >/dev/null 2>&1 || true)
+if compgen -G "linli/locale_fragments/*.po" >/dev/null; then
+    comp=$(mktemp)
+    { printf 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'; \
+      cat linli/locale_fragments/*.po; } | msguniq --use-first -o "$comp" -
+    msgmerge -q --no-fuzzy-matching --no-location -C "$comp" -o "$PO.new" "$PO" "$PO"
+    mv "$PO.new" "$PO"
+    rm -f "$comp"
+fi
+untranslated=$(msgattrib --untranslated --no-obsolete "$PO" | grep -c '^msgid ' || true)
+if [ "$untranslated" -gt 1 ]; then
+    echo "untranslated entries ($((untranslated - 1))):"
+    msgattrib --untranslated --no-obsolete "$PO" | grep '^msgid ' | tail -n +2
+fi
+msgfmt -c -o "${PO%.po}.mo" "$PO"
+for vendor in linli/locale_vendor/zh_Hans/LC_MESSAGES/django.po; do
+    [ -f "$vendor" ] && msgfmt -c -o "${vendor%.po}.mo" "$vendor"
+done
+echo "compiled $PO"
