@@ -16,11 +16,15 @@ export DJANGO_SETTINGS_MODULE=linli.settings LINLI_HOME="${LINLI_HOME:-$(mktemp 
     --no-location >/dev/null 2>&1 || true)
 if compgen -G "linli/locale_fragments/*.po" >/dev/null; then
     comp=$(mktemp)
-    { printf 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'; \
+    { printf 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n"Plural-Forms: nplurals=1; plural=0;\\n"\n\n'; \
       cat linli/locale_fragments/*.po; } | msguniq --use-first -o "$comp" -
-    msgmerge -q --no-fuzzy-matching --no-location -C "$comp" -o "$PO.new" "$PO" "$PO"
-    mv "$PO.new" "$PO"
-    rm -f "$comp"
+    # Fragments win over what the catalog had (they are where translations are fixed);
+    # the catalog's own translations fill in the rest.
+    blank=$(mktemp --suffix=.po) old=$(mktemp --suffix=.po)
+    cp "$PO" "$old"
+    msgfilter --keep-header -i "$PO" -o "$blank" sed -e 's/.*//'
+    msgmerge -q --no-fuzzy-matching --no-location -C "$comp" -C "$old" -o "$PO" "$blank" "$blank"
+    rm -f "$comp" "$blank" "$old"
 fi
 untranslated=$(msgattrib --untranslated --no-obsolete "$PO" | grep -c '^msgid ' || true)
 if [ "$untranslated" -gt 1 ]; then

@@ -37,6 +37,7 @@ GROUPS = [
         (_("Payment orders"), "payments", "admin:payments_paymentorder_changelist", "payments.view_paymentorder"),
         (_("Payments"), "point_of_sale", "admin:payments_payment_changelist", "payments.view_payment"),
         (_("Prepaid balances"), "savings", "admin:payments_prepaidwallet_changelist", "payments.view_prepaidwallet"),
+        (_("Prepaid movements"), "swap_vert", "admin:payments_prepaidmovement_changelist", "payments.view_prepaidmovement"),
     ]),
     (_("Refunds"), [
         (_("Refund requests"), "currency_exchange", "admin:refunds_refundrequest_changelist", "refunds.view_refundrequest"),

@@ -83,7 +83,7 @@ STAFF = {
 # How households pay (weights): every month or every other month at the counter, a
 # quarter at once or a month late (both with late fees), from a prepaid deposit the
 # cashier draws on, not since the first month, or not at all.
-HABITS = {"monthly": 10, "bimonthly": 48, "quarterly": 10, "late": 6, "prepaid": 5,
+HABITS = {"monthly": 8, "bimonthly": 46, "quarterly": 14, "late": 6, "prepaid": 5,
           "stopped": 11, "never": 10}
 CHANNELS = ((Channel.CASH, 35), (Channel.POS, 45), (Channel.TRANSFER, 20))
 DEVELOPER = "开发商（未售房源）"
@@ -339,11 +339,8 @@ class BillingLoader:
                     self.pay_at(site, unit, self.day_in(current, 1, 15))
             elif habit == "quarterly":
                 self.pay_at(site, unit, self.day_in(m1, 5, 15))
-            elif habit == "late":
-                for month in (m3, m2):
-                    following = _month_start(month, 1)
-                    self.pay_at(site, unit, self.day_in(following, 17, 28),
-                                issued_before=_at(following, 0))
+            elif habit == "late":  # two months at once, after the grace days: late fees
+                self.pay_at(site, unit, self.day_in(m1, 17, 28), issued_before=_at(m1, 0))
             elif habit == "prepaid":
                 self.plan_prepaid(site, unit)
             elif habit == "stopped":

@@ -6,6 +6,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminTextInputWidget
 
@@ -61,6 +63,27 @@ class UnitAdmin(ScopedAdmin):
     list_filter = ["community", "building", "kind", "status"]
     list_select_related = ["community", "building__community"]  # str(building) names its community
     autocomplete_fields = ["building"]
+    def get_list_display(self, request):
+        return [*super().get_list_display(request), unit_money_links(request.user)]
+
+
+def unit_money_links(user):
+    """A column showing the links to a unit's statement (户账) and prepaid deposit page
+    that ``user`` may open (built per request: admin instances are shared)."""
+    links = [(_("Statement"), "billing:unit-statement", "billing.view_bill"),
+             (_("Prepaid deposit"), "billing:unit-deposit", "payments.add_payment")]
+    allowed = [(title, name) for title, name, perm in links if user.has_perm(perm)]
+
+    @admin.display(description=_("Fees"))
+    def money_links(obj: Unit) -> str:
+        if obj.pk is None or not allowed:
+            return "—"
+        return format_html_join(
+            " · ", '<a class="text-primary-600 underline" href="{}">{}</a>',
+            ((reverse(name, args=[obj.pk]), title) for title, name in allowed),
+        )
+
+    return money_links
 
 
 @admin.register(ParkingSpace)

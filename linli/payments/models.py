@@ -11,12 +11,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from linli.ledger import chart
 
 
 class Channel(models.TextChoices):
-    CASH = "cash", _("Cash")
+    CASH = "cash", pgettext_lazy("payment channel", "Cash")
     POS = "pos", _("POS card")
     TRANSFER = "transfer", _("Bank transfer")
     CHEQUE = "cheque", _("Cheque")

@@ -185,10 +185,14 @@ def prepaid_deposit(
 COUNTER = (Channel.CASH, Channel.POS, Channel.TRANSFER, Channel.CHEQUE)
 
 
+@transaction.atomic
 def prepaid_pay_bills(*, acting_user, unit: Unit, bill_ids: list[int], idempotency_key: str,
                       as_of: dt.date | None = None) -> Payment | None:
-    """Pay bills from the unit's prepaid balance, as far as it goes."""
-    wallet = PrepaidWallet.objects.filter(unit=unit).first()
+    """Pay bills from the unit's prepaid balance, as far as it goes. The wallet is locked
+    before its balance is read, so two of these at once each pay what is really left.
+    Lock order everywhere: bills (by id), then the wallet."""
+    lock_bills(bill_ids)
+    wallet = PrepaidWallet.objects.select_for_update().filter(unit=unit).first()
     if wallet is None or wallet.balance_fen <= 0:
         return None
     bills = list(with_balances(Bill.objects.filter(pk__in=bill_ids)))

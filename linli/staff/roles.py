@@ -35,13 +35,21 @@ BILLING_MANAGE = {
     "billing.standardrate": ALL,
     "billing.binding": ALL,
     "billing.billingsettings": (VIEW, ADD, CHANGE),
-    "billing.billrun": (VIEW, ADD),
+    "billing.billrun": (VIEW, ADD, CHANGE),  # change = reverse a run
     "billing.bill": (VIEW,),
     "billing.billadjustment": (VIEW, ADD),
     "billing.meter": (VIEW, ADD, CHANGE),
     "billing.meterreading": (VIEW, ADD, CHANGE),
 }
 BILLING_VIEW = {label: (VIEW,) for label in BILLING_MANAGE}
+# Taking money at the counter (payments and prepaid deposits). Payments are never
+# changed or deleted: corrections are refunds.
+PAYMENTS_TAKE = {
+    "payments.payment": (VIEW, ADD),
+    "payments.prepaidwallet": (VIEW,),
+    "payments.prepaidmovement": (VIEW,),
+}
+PAYMENTS_VIEW = {label: (VIEW,) for label in PAYMENTS_TAKE}
 
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     Role.COMPANY_ADMIN: {
@@ -49,6 +57,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "estate.community": (VIEW, ADD, CHANGE),
         **BILLING_MANAGE,
         "billing.bill": (VIEW, ADD),
+        **PAYMENTS_TAKE,
         # Staff leave by being deactivated, never deleted: the audit log points at them.
         "staff.staffmember": (VIEW, ADD, CHANGE),
         "core.auditevent": (VIEW,),
@@ -58,6 +67,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         **ESTATE_ALL,
         "estate.community": (VIEW, CHANGE),
         **BILLING_MANAGE,
+        **PAYMENTS_TAKE,
         "core.auditevent": (VIEW,),
         "ledger.journalentry": (VIEW,),
     },
@@ -68,10 +78,12 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "billing.bill": (VIEW,),
         "billing.meter": (VIEW,),
         "billing.meterreading": (VIEW,),
+        **PAYMENTS_TAKE,
     },
     Role.FINANCE: {
         **ESTATE_VIEW,
         **BILLING_VIEW,
+        **PAYMENTS_VIEW,
         "core.auditevent": (VIEW,),
         "ledger.journalentry": (VIEW,),
     },
@@ -79,6 +91,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         **ESTATE_VIEW,
         "estate.person": (VIEW, ADD, CHANGE),
         "estate.occupancy": (VIEW, ADD, CHANGE),
+        # To answer owners' questions about their bills.
+        "billing.feeitem": (VIEW,),
+        "billing.bill": (VIEW,),
     },
 }
 

@@ -9,6 +9,7 @@ import threading
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -37,7 +38,7 @@ from linli.billing.services.bill_run import (
     bill_run_reverse,
 )
 from linli.billing.services.planning import BillRunError
-from linli.estate.models import Building, ParkingSpace, Unit
+from linli.estate.models import ParkingSpace, Unit
 from linli.ledger import chart
 from linli.ledger.models import JournalEntry, JournalLine
 from linli.ledger.selectors import account_balance
@@ -436,6 +437,10 @@ def test_command_exits_with_the_reason_when_refused(priced):
 # --- the console page --------------------------------------------------------------------
 
 
+def in_english(client):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the language switcher's cookie
+
+
 def staff(estate, role=Role.MANAGER, *, perms=("add_billrun", "change_billrun", "view_billrun")):
     user = t.make_staff(estate["company_a"], role, [estate["a1"]])
     user.user_permissions.add(*Permission.objects.filter(
@@ -447,10 +452,11 @@ def staff(estate, role=Role.MANAGER, *, perms=("add_billrun", "change_billrun", 
 def test_console_preview_shows_warnings_and_commit_issues_the_bills(client, priced):
     community = priced["a1"]
     client.force_login(staff(priced))
+    in_english(client)
     url = reverse("billing:bill-runs")
     assert client.get(url).status_code == 200
     params = {"community": community.pk, "period": PERIOD}
-    response = client.post(url, {**params, "action": "preview"}, HTTP_ACCEPT_LANGUAGE="en")
+    response = client.post(url, {**params, "action": "preview"})
     assert response.status_code == 200
     preview = response.context["preview"]["preview"]
     assert preview.bill_count == 8
@@ -517,12 +523,13 @@ def test_console_reverse_needs_a_reason_and_shows_a_refusal(client, priced):
     run, _ = bill_run_commit(acting_user=None, community_id=community.pk, period_key=PERIOD,
                              today=TODAY)
     client.force_login(staff(priced))
+    in_english(client)
     url = reverse("billing:bill-run-reverse", args=[run.pk])
     assert client.post(url, {"reason": ""}).context["form"].errors
     bill = Bill.objects.filter(bill_run=run).first()
     payment_record(acting_user=None, unit=bill.unit, channel=Channel.CASH,
                    amount_fen=bill.amount_fen, bill_ids=[bill.pk], idempotency_key="p-2")
-    response = client.post(url, {"reason": "录错"}, HTTP_ACCEPT_LANGUAGE="en")
+    response = client.post(url, {"reason": "录错"})
     assert "have been paid" in response.content.decode()
     run.refresh_from_db()
     assert run.status == BillRun.Status.COMMITTED
@@ -603,8 +610,11 @@ def test_building_and_space_labels_in_the_sample(priced):
     preview = bill_run_preview(community_id=priced["a1"].pk, period_key=PERIOD, today=TODAY)
     rows = bill_run_module.preview_sample(preview)
     space = ParkingSpace.objects.get(community=priced["a1"])
-    assert f"{space.code} · {priced['a1_unit']}" in {r.target for r in rows}
-    assert Building.objects.filter(community=priced["a1"]).exists()
+    assert {r.target for r in rows if r.fee_item == "停车费"} == {
+        f"{space.code} · {priced['a1_unit']}"}
+    assert {r.target for r in rows if r.fee_item == "物业服务费"} == {
+        str(u) for u in Unit.objects.filter(community=priced["a1"]).exclude(
+            pk=priced["no_area"].pk)}
 
 
 # --- `linli bench billing` ------------------------------------------------------------------

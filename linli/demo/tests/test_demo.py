@@ -326,10 +326,6 @@ class TestLoadedDemo:
         elsewhere = Unit.objects.filter(community__name=JINXIU).first()
         assert client.get(f"/console/billing/units/{elsewhere.pk}/statement/").status_code == 404
 
-
-    @pytest.mark.xfail(reason="the cashier role needs payments.add_payment and "
-                              "payments.view_payment (linli/staff/roles.py, the lead's)",
-                       strict=False)
     def test_the_cashier_takes_a_deposit_and_sees_it_on_the_statement(self, client):
         client.post("/console/login/", {"username": "cashier", "password": DEMO_PASSWORD})
         unit = Unit.objects.filter(community__name=CUIHU, status="occupied").first()

@@ -20,6 +20,7 @@ Other benches (``notify``, ``portal``) add a sub-command to ``BENCHES``.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import gc
 import json
@@ -36,7 +37,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, connection, models, transaction
+from django.db import DatabaseError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
 from linli.billing.models import (
@@ -47,6 +48,7 @@ from linli.billing.models import (
     FeeItem,
     StandardRate,
 )
+from linli.billing.services.bill_run import bill_run_commit
 from linli.core.bulk import insert_raw, insert_rows
 from linli.estate.models import Building, Community, Company, ParkingSpace, Unit
 
@@ -61,18 +63,26 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         benches = parser.add_subparsers(dest="bench", required=True, metavar="{billing}")
         billing = benches.add_parser("billing", help="one committed bill run of N units")
-        billing.add_argument("--units", type=int, required=True, help="units in the community")
+        billing.add_argument("--units", type=_positive_int, required=True,
+                             help="units in the community")
         billing.add_argument(
             "--database", default="",
             help="database URL to run in (default: a throwaway SQLite file)",
         )
+        billing.add_argument(
+            "--wait-quiet", type=int, default=0, metavar="SECONDS",
+            help="before each timed part, wait up to this long for the machine's CPUs to "
+                 "be less than 15%% busy (as the reference baselines did)",
+        )
 
     def handle(self, *args, bench: str, **options):
-        if options["units"] < 1:
-            raise CommandError("--units must be at least 1")
         if os.environ.get(CHILD_ENV) != "1":
             self._run_child(bench, options)
             return
+        try:
+            connection.ensure_connection()
+        except OperationalError as exc:
+            raise CommandError(f"cannot use the database: {exc}".strip()) from exc
         result = BENCHES[bench](options)
         self.stdout.write(json.dumps(result, ensure_ascii=False))
 
@@ -86,7 +96,7 @@ class Command(BaseCommand):
         env = {**os.environ, "DATABASE_URL": url, CHILD_ENV: "1",
                "DJANGO_SETTINGS_MODULE": "linli.settings"}
         argv = [sys.executable, "-m", "linli.cli", "bench", bench,
-                "--units", str(options["units"])]
+                "--units", str(options["units"]), "--wait-quiet", str(options["wait_quiet"])]
         try:
             done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True, check=False)
         finally:
@@ -96,6 +106,13 @@ class Command(BaseCommand):
             self.stdout.write(done.stdout.rstrip("\n"))
         if done.returncode:
             raise CommandError(f"the benchmark failed (exit status {done.returncode})")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 # --- bench billing ----------------------------------------------------------------
@@ -109,11 +126,9 @@ def bench_billing(options) -> dict:
     community = build_community(units, period_key)
     build_s = time.perf_counter() - started
     _analyze()
-
-    from linli.billing.services.bill_run import bill_run_commit
-
     _checkpoint()
     gc.collect()
+    busy_run = _wait_for_quiet(options["wait_quiet"])
     started = time.perf_counter()
     run, _preview = bill_run_commit(
         acting_user=None, community_id=community.pk, period_key=period_key
@@ -122,6 +137,7 @@ def bench_billing(options) -> dict:
     bills = run.bill_count
 
     _checkpoint()
+    busy_baseline = _wait_for_quiet(options["wait_quiet"])
     baseline_s = baseline_insert(bills, run)
     bills_per_s = bills / seconds
     baseline_rows_per_s = bills / baseline_s
@@ -140,6 +156,7 @@ def bench_billing(options) -> dict:
         "build_seconds": round(build_s, 3),
         "warnings": sum(w["count"] for w in run.warnings),
         "load_1m": round(os.getloadavg()[0], 2),  # the machine is shared: how busy it was
+        **({"cpu_busy_pct_before": [busy_run, busy_baseline]} if options["wait_quiet"] else {}),
     }
 
 
@@ -325,6 +342,35 @@ def _analyze() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+
+
+QUIET_BUSY_PCT = 15.0
+
+
+def _wait_for_quiet(max_wait_s: int) -> float | None:
+    """Wait (up to ``max_wait_s``) until the CPUs were under 15 % busy over 3 s; returns
+    the last busy percentage measured (None when not asked to wait)."""
+    if max_wait_s <= 0:
+        return None
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        busy = _cpu_busy_pct(3.0)
+        if busy < QUIET_BUSY_PCT or time.monotonic() >= deadline:
+            return round(busy, 1)
+
+
+def _cpu_busy_pct(window_s: float) -> float:
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields), idle
+
+    total_0, idle_0 = sample()
+    time.sleep(window_s)
+    total_1, idle_1 = sample()
+    spent = max(total_1 - total_0, 1)
+    return 100.0 * (spent - (idle_1 - idle_0)) / spent
 
 
 def _peak_rss_mb() -> float:
