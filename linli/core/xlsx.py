@@ -8,7 +8,8 @@ into a clean value or raise ``CellError`` with a message a person can act on;
 ``parse_sheet`` collects every problem as a ``RowError`` (sheet, row, column, reason).
 
 The messages are the estate import's (``linli.estate.imports``), word for word, so one
-translation serves both; that module can move onto these helpers unchanged.
+translation serves both imports, which both read, parse and refuse through these helpers
+and write their template workbooks with ``write_example_sheet``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import openpyxl
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
+from openpyxl.styles import Font
 
 MAX_COLUMNS = 40
 # A 5 MB .xlsx that unpacks to gigabytes is a zip bomb, not data.
@@ -84,6 +86,13 @@ def read_upload(file: IO[bytes]) -> bytes:
 def not_xlsx() -> ImportRefused:
     return ImportRefused(
         _("This is not an Excel .xlsx file. Save it as an .xlsx workbook and try again.")
+    )
+
+
+def records_changed() -> ImportRefused:
+    """Someone else wrote the same records while the import ran (a unique key clashed)."""
+    return ImportRefused(
+        _("The community's records changed during the import; please import again.")
     )
 
 
@@ -300,3 +309,24 @@ def parse_sheet(spec: SheetSpec, raw: RawSheet) -> tuple[list[ParsedRow], list[R
                 row.fail(column.key, str(exc))
         rows.append(row)
     return rows, errors
+
+
+# --- the template workbook -------------------------------------------------------------
+def write_example_sheet(sheet: Any, spec: SheetSpec) -> None:
+    """Fill an empty worksheet with ``spec``'s headers (bold) and its example row."""
+    sheet.append([c.header for c in spec.columns])
+    sheet.append([c.example for c in spec.columns])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for cell in sheet[2]:
+        if isinstance(cell.value, dt.date):
+            cell.number_format = "yyyy-mm-dd"
+        elif isinstance(cell.value, str):
+            cell.number_format = "@"  # keep 2026-11 and 1801 as typed
+        sheet.column_dimensions[cell.column_letter].width = 14
+
+
+def workbook_bytes(workbook: Any) -> bytes:
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

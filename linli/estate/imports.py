@@ -14,7 +14,6 @@ messages are translated like every other text.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
-from openpyxl.styles import Font
 
 from linli.core import xlsx
 from linli.core.audit import audit_record
@@ -499,9 +497,7 @@ def estate_import(
                 changes={"file": getattr(file, "name", "") or ""},
             )
     except IntegrityError as exc:
-        raise ImportRefused(
-            _("The community's records changed during the import; please import again.")
-        ) from exc
+        raise xlsx.records_changed() from exc
     return ImportResult(counts=counts)
 
 
@@ -514,20 +510,8 @@ def estate_import_template() -> bytes:
         guide.append(line)
     guide.column_dimensions["D"].width = 70
     for spec in SHEETS:
-        sheet = workbook.create_sheet(spec.name)
-        sheet.append([c.header for c in spec.columns])
-        sheet.append([c.example for c in spec.columns])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for cell in sheet[2]:
-            if isinstance(cell.value, dt.date):
-                cell.number_format = "yyyy-mm-dd"
-            elif isinstance(cell.value, str):
-                cell.number_format = "@"
-            sheet.column_dimensions[cell.column_letter].width = 14
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+        xlsx.write_example_sheet(workbook.create_sheet(spec.name), spec)
+    return xlsx.workbook_bytes(workbook)
 
 
 def _guide_lines() -> Iterator[list[Any]]:

@@ -8,8 +8,9 @@ and it fails whole (``BillRunConflict``), writing nothing.
 
 Writing is the hot path of a run (hundreds of thousands of rows for a large community),
 so bills and their journal lines are written with ``linli.core.bulk.insert_rows`` (COPY
-on PostgreSQL, one executemany on SQLite) in batches of ``BATCH``; see
-``_post_entry_bulk`` for how the ledger's rules are kept on that path.
+on PostgreSQL, one executemany on SQLite) in batches of ``BATCH``, each batch posted as
+one ledger entry with ``ledger.services.post_entry`` (which takes the same bulk path for
+an entry of that size).
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import islice
-from typing import NamedTuple
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -33,7 +33,7 @@ from linli.core.models import AuditEvent
 from linli.estate.models import ParkingSpace, Unit
 from linli.ledger import chart
 from linli.ledger import services as ledger
-from linli.ledger.models import JournalEntry, JournalLine, lines_digest
+from linli.ledger.models import JournalEntry, JournalLine
 from linli.ledger.services import Line
 from linli.money import format_fen
 
@@ -236,7 +236,6 @@ BILL_FIELDS = (
     "amount_fen", "detail", "due_date", "late_fee_daily_rate", "late_fee_grace_days",
     "late_fee_cap_fen", "status", "note", "issued_at", "issued_by",
 )
-LINE_FIELDS = ("entry", "account", "side", "amount_fen", "community", "unit", "fee_item_ref")
 UNPAID = Bill.Status.UNPAID.value
 
 
@@ -253,7 +252,7 @@ class _BatchWriter:
         self.batch_no += 1
         run = self.run
         insert_rows(Bill, BILL_FIELDS, self._rows(batch))
-        _post_entry_bulk(
+        ledger.post_entry(
             community_id=run.community_id,
             business_key=f"billrun:{run.pk}:issue:{self.batch_no}", kind=ISSUE_KIND,
             lines=issue_lines(batch),
@@ -279,117 +278,7 @@ class _BatchWriter:
             )
 
 
-def _units_in(community_id: int, unit_ids: set[int]) -> set[int]:
-    """Which of ``unit_ids`` are units of the community (``_validate_units``' query).
-
-    On PostgreSQL one array parameter: an IN list of 5,000 placeholders costs ~90 ms to
-    bind and parse there, the array ~8 ms. SQLite takes the IN list in its stride.
-    """
-    if not unit_ids:
-        return set()
-    table = connection.ops.quote_name(Unit._meta.db_table)
-    sql = f"SELECT id FROM {table} WHERE community_id = %s AND "
-    ids = sorted(unit_ids)
-    if connection.vendor == "postgresql":
-        queries = [(sql + "id = ANY(%s)", [community_id, ids])]
-    else:
-        queries = [
-            (sql + f"id IN ({', '.join(['%s'] * len(part))})", [community_id, *part])
-            for part in (ids[i:i + 10_000] for i in range(0, len(ids), 10_000))
-        ]
-    found: set[int] = set()
-    with connection.cursor() as cursor:
-        for query, params in queries:
-            cursor.execute(query, params)
-            found.update(row[0] for row in cursor.fetchall())
-    return found
-
-
-class _DigestLine(NamedTuple):
-    """The attributes of a JournalLine that ``lines_digest`` reads."""
-
-    account: str
-    side: str
-    amount_fen: int
-    community_id: int
-    unit_id: int | None
-    fee_item_ref: int | None
-
-
 ISSUE_KIND = "bill_issue"
-
-
-def _post_entry_bulk(
-    *, community_id: int, business_key: str, kind: str, lines: list[Line],
-    effective_on: dt.date | None, memo: str, posted_by, reverses: JournalEntry | None = None,
-) -> JournalEntry:
-    """``ledger.services.post_entry`` for an entry of thousands of lines.
-
-    The same rules in the same order — header, balance and every line
-    (``validate_lines``), idempotency by business key, units inside the community —
-    and the same digest (``lines_digest``), so ``linli check`` judges these entries as
-    it judges any other. What differs is only how it is done at this size: the line
-    rows are written with ``insert_rows`` instead of model instances, and the units are
-    looked up with one array parameter (``_units_in``) instead of thousands of
-    placeholders. No savepoint: the keys hold this run's or entry's id, and the caller
-    holds the run's lock, so nobody else posts them. (This belongs in the ledger app;
-    it lives here until ``post_entry`` itself takes this path.)
-    """
-    ledger._validate_header(community_id=community_id, business_key=business_key, kind=kind)
-    ledger.validate_lines(lines)
-    existing = ledger._existing(business_key)
-    if existing is not None:
-        return ledger._same_or_conflict(existing, lines, community_id=community_id, kind=kind)
-    unit_ids = {line.unit_id for line in lines if line.unit_id is not None}
-    missing = sorted(unit_ids - _units_in(community_id, unit_ids))
-    if missing:
-        raise ledger.PostingError(
-            _("Unit %(unit)s is not in this community.") % {"unit": missing[0]}
-        )
-    digest_lines = [
-        _DigestLine(line.account, line.side, line.amount_fen, community_id, line.unit_id,
-                    line.fee_item_id)
-        for line in lines
-    ]
-    entry = JournalEntry(
-        community_id=community_id, business_key=business_key, kind=kind,
-        memo=memo[:ledger.MEMO_MAX], effective_on=effective_on or timezone.localdate(),
-        posted_by=posted_by if getattr(posted_by, "pk", None) else None,
-        reverses=reverses, digest=lines_digest(digest_lines),
-    )
-    entry.save()
-    insert_rows(JournalLine, LINE_FIELDS, (
-        (entry.pk, d.account, d.side, d.amount_fen, community_id, d.unit_id, d.fee_item_ref)
-        for d in digest_lines
-    ))
-    return entry
-
-
-def _reverse_entry_bulk(*, entry: JournalEntry, memo: str, posted_by) -> JournalEntry:
-    """``ledger.services.reverse_entry`` for an entry of thousands of lines: the same
-    key, kind, refusals and idempotency, posted through ``_post_entry_bulk``."""
-    if entry.reverses_id is not None:
-        raise ledger.PostingError(_("A reversal is not reversed; post a new entry instead."))
-    already = JournalEntry.objects.filter(reverses_id=entry.pk).first()
-    if already is not None:
-        return already
-    flip = {JournalLine.DEBIT: JournalLine.CREDIT, JournalLine.CREDIT: JournalLine.DEBIT}
-    mirrored = [
-        Line(account, flip[side], amount_fen, unit_id, fee_item_ref)
-        for account, side, amount_fen, unit_id, fee_item_ref in entry.lines.order_by("id")
-        .values_list("account", "side", "amount_fen", "unit_id", "fee_item_ref")
-    ]
-    reversal = _post_entry_bulk(
-        community_id=entry.community_id, business_key=ledger._reversal_key(entry),
-        kind=f"reversal:{entry.kind}"[:ledger.KIND_MAX], lines=mirrored, effective_on=None,
-        memo=memo or f"Reversal of #{entry.pk}", posted_by=posted_by, reverses=entry,
-    )
-    if reversal.reverses_id != entry.pk:
-        raise ledger.PostingError(
-            _("Business key %(key)s was already posted with different lines.")
-            % {"key": reversal.business_key}
-        )
-    return reversal
 
 
 def issue_lines(bills) -> list[Line]:
@@ -446,7 +335,7 @@ def bill_run_reverse(*, acting_user, run: BillRun, reason: str) -> BillRun:
             _("Bills of this run have been adjusted; cancel them one by one instead.")
         )
     for entry in JournalEntry.objects.filter(business_key__startswith=f"billrun:{run.pk}:issue:"):
-        _reverse_entry_bulk(entry=entry, memo=reason, posted_by=acting_user)
+        ledger.reverse_entry(entry=entry, memo=reason, posted_by=acting_user)
     bills.update(status=Bill.Status.CANCELLED)
     run.status, run.reversed_at, run.reversed_by = (
         BillRun.Status.REVERSED, timezone.now(), _user(acting_user)

@@ -13,7 +13,6 @@ Rows of one meter are checked in month order, so a file may hold several months.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
-from openpyxl.styles import Font
 
 from linli.billing.calculators.periods import PeriodError, add_months, parse_month
 from linli.billing.models import Bill, Meter, MeterReading
@@ -313,9 +311,7 @@ def readings_import(
                 changes={"file": getattr(file, "name", "") or ""},
             )
     except IntegrityError as exc:
-        raise ImportRefused(
-            _("The community's records changed during the import; please import again.")
-        ) from exc
+        raise xlsx.records_changed() from exc
     return ReadingsImportResult(counts=counts)
 
 
@@ -325,23 +321,12 @@ def readings_import_template() -> bytes:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = SHEET
-    sheet.append([c.header for c in SPEC.columns])
-    sheet.append([c.example for c in SPEC.columns])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for cell in sheet[2]:
-        if isinstance(cell.value, dt.date):
-            cell.number_format = "yyyy-mm-dd"
-        elif isinstance(cell.value, str):
-            cell.number_format = "@"  # keep 2026-11 and 1801 as typed
-        sheet.column_dimensions[cell.column_letter].width = 14
+    xlsx.write_example_sheet(sheet, SPEC)
     guide = workbook.create_sheet(GUIDE)
     for line in _guide_lines():
         guide.append(line)
     guide.column_dimensions["C"].width = 80
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return xlsx.workbook_bytes(workbook)
 
 
 def _guide_lines():
