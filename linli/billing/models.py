@@ -380,20 +380,30 @@ class Bill(models.Model):
 
     OPEN_STATUSES = (Status.UNPAID, Status.PARTIALLY_PAID)
 
+    # db_index=False on several FKs below: every index slows a bill run's COPY, and these
+    # are covered by a composite index or constraint with the same leading column.
+    # Covered by index bill_comm_status (community, status, period_key).
     community = models.ForeignKey(
         "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
-        related_name="bills",
+        related_name="bills", db_index=False,
     )
+    # Covered by index bill_unit_status (unit, status).
     unit = models.ForeignKey(
-        "estate.Unit", verbose_name=_("unit"), on_delete=models.PROTECT, related_name="bills"
+        "estate.Unit", verbose_name=_("unit"), on_delete=models.PROTECT, related_name="bills",
+        db_index=False,
     )
+    # Covered by the partial unique bill_once_per_space_item_period (parking_space, …)
+    # WHERE parking_space IS NOT NULL: any parking_space = / IN lookup implies that.
     parking_space = models.ForeignKey(
         "estate.ParkingSpace", verbose_name=_("parking space"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="bills",
+        on_delete=models.PROTECT, related_name="bills", db_index=False,
     )
     fee_item = models.ForeignKey(
         FeeItem, verbose_name=_("fee item"), on_delete=models.PROTECT, related_name="bills"
     )
+    # standard and rate keep their indexes: billing.services.config queries them directly
+    # (used_rate_ids on every standard's admin page, binding_check_deletable, price and
+    # method-change checks), not only for PROTECT.
     standard = models.ForeignKey(
         ChargeStandard, verbose_name=_("standard"), on_delete=models.PROTECT, related_name="+"
     )
@@ -428,9 +438,11 @@ class Bill(models.Model):
     )
     note = models.CharField(_("note"), max_length=200, blank=True)
     issued_at = models.DateTimeField(_("issued"), auto_now_add=True)
+    # No index: bills are never looked up by issuer; only the PROTECT check on deleting a
+    # user reads this column, which is rare, so a sequential scan then is acceptable.
     issued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("issued by"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="+",
+        on_delete=models.PROTECT, related_name="+", db_index=False,
     )
 
     class Meta:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 ASSET, LIABILITY, INCOME, EXPENSE = "asset", "liability", "income", "expense"
@@ -67,4 +68,5 @@ CHART: dict[str, Account] = {
     )
 }
 
-ACCOUNT_CHOICES = [(a.code, f"{a.code} {a.name}") for a in CHART.values()]
+# Lazy, so the labels follow the active language (and migrations never see them change).
+ACCOUNT_CHOICES = [(a.code, format_lazy("{} {}", a.code, a.name)) for a in CHART.values()]

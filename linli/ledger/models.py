@@ -108,8 +108,10 @@ class JournalLine(AppendOnlyModel):
     side = models.CharField(_("side"), max_length=1, choices=SIDE_CHOICES)
     amount_fen = models.BigIntegerField(_("amount (fen)"))
     # Dimensions. ``community`` repeats the entry's so balances need no join.
+    # No index of its own: covered by index ledger_line_dims (community, account, unit).
     community = models.ForeignKey(
-        "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT, related_name="+"
+        "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT, related_name="+",
+        db_index=False,
     )
     unit = models.ForeignKey(
         "estate.Unit", verbose_name=_("unit"), null=True, blank=True, on_delete=models.PROTECT,
