@@ -20,7 +20,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -52,6 +52,8 @@ from linli.billing.services.adjustments import (
     bill_adjustment_decide,
     bill_adjustment_request,
 )
+from linli.console.html import table as _table
+from linli.console.html import when as _when
 from linli.console.scoping import ScopedAdmin, ScopedTabularInline
 from linli.estate.models import Unit
 from linli.ledger import chart
@@ -122,21 +124,6 @@ def _money(amount_fen: int | None) -> str:
     return "—" if amount_fen is None else format_fen(amount_fen)
 
 
-def _table(headers, rows) -> str:
-    if not rows:
-        return _t("None")
-    head = format_html_join("", "<th class='pr-4 text-left font-medium'>{}</th>",
-                            ((h,) for h in headers))
-    body = format_html_join(
-        "", "<tr>{}</tr>",
-        ((format_html_join("", "<td class='pr-4 align-top'>{}</td>", ((c,) for c in row)),)
-         for row in rows),
-    )
-    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
-
-
-def _when(value) -> str:
-    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}" if value else "—"
 
 
 def _dialog(title, form_class, submit):

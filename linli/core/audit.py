@@ -65,6 +65,12 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     }
 
 
+def person_or_none(user):
+    """The acting user if it is a real, saved user (not None, not AnonymousUser, not a
+    system job) — what foreign keys such as ``created_by`` may hold."""
+    return user if getattr(user, "pk", None) else None
+
+
 def audit_record(
     *,
     actor,
@@ -76,7 +82,7 @@ def audit_record(
     ip: str | None = None,
 ) -> AuditEvent:
     return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=person_or_none(actor),
         action=action,
         content_type=ContentType.objects.get_for_model(obj) if obj is not None else None,
         object_id=str(obj.pk) if obj is not None else "",

@@ -12,14 +12,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Sum
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
 from linli.billing.statement import bill_label
+from linli.console.html import link as _link
+from linli.console.html import table as _table
+from linli.console.html import when as _when
 from linli.console.scoping import ScopedAdmin
 from linli.money import format_fen
 from linli.payments.models import Payment, PaymentAllocation, PrepaidMovement, PrepaidWallet
@@ -36,25 +37,6 @@ class ReadOnlyAdmin(ScopedAdmin):
         return False
 
 
-def _when(value) -> str:
-    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}" if value else "—"
-
-
-def _link(url: str, text) -> str:
-    return format_html('<a class="text-primary-600 underline" href="{}">{}</a>', url, text)
-
-
-def _table(headers, rows) -> str:
-    if not rows:
-        return _t("None")
-    head = format_html_join("", "<th class='pr-4 text-left font-medium'>{}</th>",
-                            ((h,) for h in headers))
-    body = format_html_join(
-        "", "<tr>{}</tr>",
-        ((format_html_join("", "<td class='pr-4 align-top'>{}</td>", ((c,) for c in row)),)
-         for row in rows),
-    )
-    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
 
 
 def statement_link(unit_id: int) -> str:

@@ -22,6 +22,7 @@ from linli.billing.models import Bill
 from linli.billing.selectors import late_fee_due_fen, with_balances
 from linli.billing.services.status import bills_refresh_status, lock_bills
 from linli.core.audit import audit_record
+from linli.core.audit import person_or_none as _user
 from linli.core.models import AuditEvent
 from linli.estate.models import Unit
 from linli.ledger import chart
@@ -222,6 +223,3 @@ def prepaid_offset_new_bills(*, acting_user, bill_run) -> int:
             count += 1
     return count
 
-
-def _user(user):
-    return user if getattr(user, "pk", None) else None

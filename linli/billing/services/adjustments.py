@@ -12,6 +12,7 @@ from linli.billing.models import Bill, BillAdjustment, BillingSettings
 from linli.billing.selectors import late_fee_due_fen, with_balances
 from linli.billing.services.status import bills_refresh_status, lock_bills
 from linli.core.audit import audit_record
+from linli.core.audit import person_or_none as _user
 from linli.core.models import AuditEvent
 from linli.ledger import chart
 from linli.ledger.services import Line, post_entry
@@ -133,6 +134,3 @@ def adjustment_lines(adjustment: BillAdjustment, bill: Bill) -> list[Line]:
         debit = Line.debit(account, amount, fee_item_id=item_id)
     return [debit, Line.credit(chart.RECEIVABLE, amount, unit_id=unit_id, fee_item_id=item_id)]
 
-
-def _user(user):
-    return user if getattr(user, "pk", None) else None

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from linli.billing.models import Bill, BillAdjustment, BillingSettings, BillRun, FeeItem
 from linli.billing.services.planning import BillRunError, PlannedBill, PlanWarnings, plan_bills
 from linli.core.audit import audit_record
+from linli.core.audit import person_or_none as _user
 from linli.core.bulk import insert_rows
 from linli.core.models import AuditEvent
 from linli.estate.models import ParkingSpace, Unit
@@ -352,6 +353,3 @@ def _lock_in_id_order(bills) -> int:
     locking = bills.select_for_update().order_by("pk").values_list("pk", flat=True)
     return sum(1 for _pk in locking.iterator(chunk_size=BATCH))
 
-
-def _user(user):
-    return user if getattr(user, "pk", None) else None

@@ -43,6 +43,7 @@ from linli.billing.services.bill_run import issue_lines
 from linli.billing.services.planning import SPACE_METHODS
 from linli.billing.services.planning import _unit_q as units_covered_q
 from linli.core.audit import audit_record, diff, snapshot
+from linli.core.audit import person_or_none as _user
 from linli.core.models import AuditEvent
 from linli.estate.models import Unit
 from linli.ledger.services import post_entry
@@ -106,9 +107,6 @@ def _update(acting_user, obj, changes: dict, allowed: tuple, validate, community
         _audit(acting_user, Action.CHANGE, obj, community_id, before)
     return obj
 
-
-def _user(user):
-    return user if getattr(user, "pk", None) else None
 
 
 # --- fee items -------------------------------------------------------------------------

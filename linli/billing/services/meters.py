@@ -43,6 +43,7 @@ from django.utils.translation import pgettext
 from linli.billing.calculators.periods import PeriodError, parse_month
 from linli.billing.models import Bill, BillingSettings, Meter, MeterReading
 from linli.core.audit import audit_record, diff, snapshot
+from linli.core.audit import person_or_none as _user
 from linli.core.models import AuditEvent
 
 Kind = Meter.Kind
@@ -368,6 +369,3 @@ def _q(number: Decimal | None) -> Decimal | None:
     """As the database stores it, so that before and after compare alike in the audit."""
     return None if number is None else number.quantize(Decimal(1).scaleb(-VALUE_PLACES))
 
-
-def _user(user):
-    return user if getattr(user, "pk", None) else None
