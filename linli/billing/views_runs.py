@@ -40,7 +40,7 @@ from linli.billing.services.bill_run import (
 from linli.billing.services.planning import BillRunError
 from linli.estate.models import Community
 from linli.money import format_fen
-from linli.staff.scope import communities_for
+from linli.staff.scope import communities_for, require_community_in_scope
 
 RUN_PERMISSION = "billing.add_billrun"
 REVERSE_PERMISSION = "billing.change_billrun"
@@ -100,11 +100,6 @@ class BillRunForm(forms.Form):
         return None if count is None or total is None else (count, total)
 
 
-def _require_in_scope(value: str | None, communities: QuerySet[Community]) -> None:
-    """A community id outside the user's scope answers 404, like every console page."""
-    if value and (not value.isdigit() or not communities.filter(pk=value).exists()):
-        raise Http404("community not found")
-
 
 @staff_member_required
 @permission_required(RUN_PERMISSION, raise_exception=True)
@@ -113,7 +108,7 @@ def bill_runs(request: HttpRequest) -> HttpResponse:
     communities = communities_for(request.user)
     preview = None
     if request.method == "POST":
-        _require_in_scope(request.POST.get("community"), communities)
+        require_community_in_scope(request.POST.get("community"), communities)
         form = BillRunForm(request.POST, communities=communities)
         if form.is_valid():
             if request.POST.get("action") == "commit":

@@ -19,7 +19,7 @@ from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
@@ -28,7 +28,7 @@ from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget
 
 from linli.core.xlsx import XLSX_CONTENT_TYPE, ImportRefused
 from linli.estate.models import Community
-from linli.staff.scope import communities_for
+from linli.staff.scope import communities_for, require_community_in_scope
 
 TEMPLATE = "console/xlsx_import.html"
 
@@ -52,11 +52,6 @@ class XlsxImportForm(forms.Form):
         if len(communities) == 1:
             community.initial = communities[0].pk
 
-
-def _require_in_scope(value: str | None, communities: QuerySet[Community]) -> None:
-    """A community id outside the user's scope answers 404, like every console page."""
-    if value and (not value.isdigit() or not communities.filter(pk=value).exists()):
-        raise Http404("community not found")
 
 
 @dataclass(frozen=True)
@@ -122,7 +117,7 @@ class XlsxImportPage:
             communities = communities_for(request.user)
             result = None
             if request.method == "POST":
-                _require_in_scope(request.POST.get("community"), communities)
+                require_community_in_scope(request.POST.get("community"), communities)
                 form = XlsxImportForm(
                     request.POST, request.FILES, communities=communities, context=self.context
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.http import Http404
 
 from linli.estate.models import Community
 from linli.staff.models import Role
@@ -48,3 +49,10 @@ def scope_queryset(qs: QuerySet, user, community_path: str) -> QuerySet:
     if getattr(user, "is_superuser", False) and user.is_active:
         return qs
     return qs.filter(**{f"{community_path}__in": community_ids_for(user)})
+
+
+def require_community_in_scope(value: str | None, communities: QuerySet[Community]) -> None:
+    """A posted community id outside ``communities`` answers 404, like every console
+    page (never "exists but forbidden")."""
+    if value and (not str(value).isdigit() or not communities.filter(pk=value).exists()):
+        raise Http404("community not found")
