@@ -15,7 +15,8 @@ COMMANDS = {
     "shell": ("shell", "Django shell, for operators"),
     "check": ("linli_check", "verify every ledger and data invariant"),
     "bill-run": ("linli_bill_run", "preview or commit a bill run for a community and month"),
-    "bench": ("linli_bench", "benchmarks that print figures (billing, ...)"),
+    "bench": ("linli_bench", "benchmarks that print figures (billing, notify, ...)"),
+    "paysim": ("linli_paysim", "run the local WeChat Pay / Alipay simulators (not real money)"),
     "manage": (None, "any Django management command"),
 }
 

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "linli.ledger",
     "linli.billing",
     "linli.payments",
+    "linli.receipts",
     "linli.console",
 ]
 

@@ -9,6 +9,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("console/", include("linli.console.urls")),
     path("console/billing/", include("linli.billing.urls")),
+    path("console/payments/", include("linli.payments.counter.urls")),
+    path("console/receipts/", include("linli.receipts.urls")),
     path("console/", admin.site.urls),
+    path("pay/", include("linli.payments.urls_pay")),
+    path("r/", include("linli.receipts.urls_public")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]

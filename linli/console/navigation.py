@@ -34,10 +34,18 @@ GROUPS = [
         (_("Billing settings"), "settings", "admin:billing_billingsettings_changelist", "billing.view_billingsettings"),
     ]),
     (_("Payments"), [
+        (_("Counter desk"), "storefront", "counter:desk", "payments.add_payment"),
+        (_("Daily takings"), "summarize", "counter:takings", "payments.view_payment"),
         (_("Payment orders"), "payments", "admin:payments_paymentorder_changelist", "payments.view_paymentorder"),
         (_("Payments"), "point_of_sale", "admin:payments_payment_changelist", "payments.view_payment"),
+        (_("Receipts"), "receipt", "admin:receipts_receipt_changelist", "receipts.view_receipt"),
         (_("Prepaid balances"), "savings", "admin:payments_prepaidwallet_changelist", "payments.view_prepaidwallet"),
         (_("Prepaid movements"), "swap_vert", "admin:payments_prepaidmovement_changelist", "payments.view_prepaidmovement"),
+        (_("Payment anomalies"), "report", "admin:payments_paymentanomaly_changelist", "payments.view_paymentanomaly"),
+        (_("Gateway notifications"), "notifications", "admin:payments_gatewaynotification_changelist", "payments.view_gatewaynotification"),
+        (_("Automatic refunds"), "undo", "admin:payments_orderrefund_changelist", "payments.view_orderrefund"),
+        (_("Merchant accounts"), "store", "admin:payments_merchantaccount_changelist", "payments.view_merchantaccount"),
+        (_("Payment settings"), "tune", "admin:payments_communitypaymentsettings_changelist", "payments.view_communitypaymentsettings"),
     ]),
     (_("Refunds"), [
         (_("Refund requests"), "currency_exchange", "admin:refunds_refundrequest_changelist", "refunds.view_refundrequest"),

@@ -1,4 +1,10 @@
-"""Console pages of payments and prepaid balances: read-only, always.
+"""Console pages of payments, prepaid balances and online payments.
+
+Payments, prepaid balances, payment orders, gateway notifications and automatic refunds
+are read-only, always. Editable: merchant accounts (secrets write-only: never shown
+again, blank keeps the stored value; a "test" action), the community payment settings,
+and payment anomalies (resolving one records who and a note). Raw notification bodies
+and headers are shown to finance and company admins only.
 
 Money received is recorded only by ``linli.payments.services`` (the counter, prepaid
 deposits, the gateways), and nothing financial is ever edited or deleted (DESIGN §3,
@@ -9,9 +15,11 @@ Deposits and payments from the prepaid balance are taken on the unit statement p
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Sum
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -23,7 +31,19 @@ from linli.console.html import table as _table
 from linli.console.html import when as _when
 from linli.console.scoping import ScopedAdmin
 from linli.money import format_fen
-from linli.payments.models import Payment, PaymentAllocation, PrepaidMovement, PrepaidWallet
+from linli.payments.models import (
+    CommunityPaymentSettings,
+    GatewayNotification,
+    MerchantAccount,
+    OrderRefund,
+    Payment,
+    PaymentAllocation,
+    PaymentAnomaly,
+    PaymentOrder,
+    PrepaidMovement,
+    PrepaidWallet,
+)
+from linli.staff.models import Role
 
 
 class ReadOnlyAdmin(ScopedAdmin):
@@ -154,3 +174,289 @@ class PrepaidMovementAdmin(ReadOnlyAdmin):
             return "—"
         return _link(reverse("admin:payments_payment_change", args=[obj.payment_id]),
                      f"#{obj.payment_id}")
+
+
+# --- online payments ---------------------------------------------------------------
+
+
+def _order_link(order_id):
+    if not order_id:
+        return "—"
+    return _link(reverse("admin:payments_paymentorder_change", args=[order_id]), f"#{order_id}")
+
+
+def _payment_link(payment_id):
+    if not payment_id:
+        return "—"
+    return _link(reverse("admin:payments_payment_change", args=[payment_id]), f"#{payment_id}")
+
+
+@admin.register(PaymentOrder)
+class PaymentOrderAdmin(ReadOnlyAdmin):
+    list_display = ["out_trade_no", "created", "community", "unit", "channel", "amount",
+                    "status", "payment_link"]
+    list_filter = ["community", "unit__building", ("status", ChoicesDropdownFilter),
+                   ("channel", ChoicesDropdownFilter)]
+    search_fields = ["out_trade_no", "transaction_id", "unit__room_no"]
+    list_select_related = ["community", "unit__building"]
+    fields = ["out_trade_no", "community", "unit", "channel", "mode", "amount", "status",
+              "created", "expires", "finished", "payer", "client_ip", "transaction_id",
+              "payment_link", "redirect_url", "code_url", "gateway_error", "close_at_gateway",
+              "superseded_by", "line_table", "anomaly_table"]
+    readonly_fields = fields
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, obj):
+        return _when(obj.created_at)
+
+    @admin.display(description=_("expires"))
+    def expires(self, obj):
+        return _when(obj.expires_at)
+
+    @admin.display(description=_("finished"))
+    def finished(self, obj):
+        return _when(obj.finished_at)
+
+    @admin.display(description=_("amount"), ordering="amount_fen")
+    def amount(self, obj):
+        return format_fen(obj.amount_fen)
+
+    @admin.display(description=_("payment"))
+    def payment_link(self, obj):
+        return _payment_link(obj.payment_id)
+
+    @admin.display(description=_("bills"))
+    def line_table(self, obj):
+        rows = [
+            (_link(reverse("admin:billing_bill_change", args=[line.bill_id]),
+                   bill_label(line.bill)),
+             format_fen(line.principal_fen), format_fen(line.late_fee_fen))
+            for line in obj.lines.select_related("bill__fee_item", "bill__parking_space")
+        ]
+        return _table([_t("Bill"), _t("Principal"), _t("Late fee")], rows)
+
+    @admin.display(description=_("anomalies"))
+    def anomaly_table(self, obj):
+        rows = [(_link(reverse("admin:payments_paymentanomaly_change", args=[a.pk]),
+                       a.get_kind_display()), a.get_status_display(), a.detail)
+                for a in obj.anomalies.order_by("id")]
+        return _table([_t("Kind"), _t("Status"), _t("Detail")], rows)
+
+
+# The payment page shows its gateway transaction and order too.
+PaymentAdmin.list_display = [*PaymentAdmin.list_display, "transaction"]
+PaymentAdmin.fields = [*PaymentAdmin.fields, "transaction", "order_link"]
+PaymentAdmin.readonly_fields = [*PaymentAdmin.readonly_fields, "transaction", "order_link"]
+
+
+@admin.display(description=_("transaction id"))
+def _payment_transaction(self, obj):
+    txn = getattr(obj, "gateway_transaction", None)
+    return txn.transaction_id if txn else "—"
+
+
+@admin.display(description=_("payment order"))
+def _payment_order(self, obj):
+    txn = getattr(obj, "gateway_transaction", None)
+    return _order_link(txn.order_id) if txn else "—"
+
+
+PaymentAdmin.transaction = _payment_transaction
+PaymentAdmin.order_link = _payment_order
+
+
+def may_see_raw(user) -> bool:
+    """Raw notification bodies and headers: finance and company admins only."""
+    if user.is_superuser:
+        return True
+    staff = getattr(user, "staff", None)
+    return staff is not None and staff.role in (Role.COMPANY_ADMIN, Role.FINANCE)
+
+
+@admin.register(GatewayNotification)
+class GatewayNotificationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "received", "community", "channel", "outcome", "out_trade_no",
+                    "transaction_id", "error"]
+    list_filter = ["community", ("outcome", ChoicesDropdownFilter),
+                   ("channel", ChoicesDropdownFilter)]
+    search_fields = ["out_trade_no", "transaction_id", "error"]
+    list_select_related = ["community"]
+    base_fields = ["channel", "account", "community", "received", "remote_addr", "outcome",
+                   "error", "out_trade_no", "transaction_id"]
+    readonly_fields = [*base_fields, "received", "headers", "body"]
+
+    def get_fields(self, request, obj=None):
+        if may_see_raw(request.user):
+            return [*self.base_fields, "headers", "body"]
+        return self.base_fields
+
+    @admin.display(description=_("received"), ordering="received_at")
+    def received(self, obj):
+        return _when(obj.received_at)
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(label=_("note"), max_length=255)
+
+
+@admin.register(PaymentAnomaly)
+class PaymentAnomalyAdmin(ScopedAdmin):
+    list_display = ["id", "flagged", "community", "kind", "status", "channel", "transaction_id",
+                    "amount", "detail", "resolved_by"]
+    list_filter = ["community", ("status", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter)]
+    search_fields = ["transaction_id", "detail", "order__out_trade_no"]
+    list_select_related = ["community", "resolved_by"]
+    fields = ["community", "kind", "status", "channel", "transaction_id", "amount", "detail",
+              "order_link", "payment_link", "flagged", "resolved_by", "resolved_at",
+              "resolution_note"]
+    readonly_fields = ["community", "kind", "status", "channel", "transaction_id", "amount",
+                       "detail", "order_link", "payment_link", "flagged", "resolved_by",
+                       "resolved_at"]
+    actions = ["export_xlsx", "resolve"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status == PaymentAnomaly.Status.RESOLVED:
+            return [*self.readonly_fields, "resolution_note"]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        """Saving a note resolves the anomaly (who and when are recorded)."""
+        if obj.resolution_note and obj.status == PaymentAnomaly.Status.OPEN:
+            obj.status = PaymentAnomaly.Status.RESOLVED
+            obj.resolved_by = request.user
+            obj.resolved_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Mark resolved"), permissions=["change"])
+    def resolve(self, request, queryset):
+        n = anomalies_resolve(queryset, user=request.user,
+                              note=_t("Resolved from the list"))
+        messages.success(request, _t("%(n)s anomalies resolved.") % {"n": n})
+
+    @admin.display(description=_("flagged"), ordering="created_at")
+    def flagged(self, obj):
+        return _when(obj.created_at)
+
+    @admin.display(description=_("amount"), ordering="amount_fen")
+    def amount(self, obj):
+        return format_fen(obj.amount_fen)
+
+    @admin.display(description=_("payment order"))
+    def order_link(self, obj):
+        return _order_link(obj.order_id)
+
+    @admin.display(description=_("payment"))
+    def payment_link(self, obj):
+        return _payment_link(obj.payment_id)
+
+
+def anomalies_resolve(queryset, *, user, note: str) -> int:
+    from linli.core.audit import audit_record
+    from linli.core.models import AuditEvent
+
+    count = 0
+    for anomaly in queryset.filter(status=PaymentAnomaly.Status.OPEN):
+        PaymentAnomaly.objects.filter(pk=anomaly.pk, status=PaymentAnomaly.Status.OPEN).update(
+            status=PaymentAnomaly.Status.RESOLVED, resolved_by=user, resolved_at=timezone.now(),
+            resolution_note=note[:255])
+        audit_record(actor=user, action=AuditEvent.Action.CHANGE, obj=anomaly,
+                     summary=f"resolved: {note}"[:255])
+        count += 1
+    return count
+
+
+class MerchantAccountForm(forms.ModelForm):
+    """Secrets are write-only: never rendered back; left blank, the stored value stays."""
+
+    private_key_pem = forms.CharField(
+        label=_("private key (PEM)"), required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text=_("Write-only: leave blank to keep the stored value."))
+    api_v3_key = forms.CharField(
+        label=_("APIv3 key"), required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_("Write-only: leave blank to keep the stored value."))
+    sandbox_secret = forms.CharField(
+        label=_("sandbox secret"), required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_("Write-only: leave blank to keep the stored value."))
+
+    class Meta:
+        model = MerchantAccount
+        fields = ["community", "channel", "enabled", "app_id", "merchant_id", "merchant_serial",
+                  "platform_public_key_id", "platform_public_key_pem", "notify_base_url",
+                  "gateway_url", "private_key_pem", "api_v3_key", "sandbox_secret"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in MerchantAccount.SECRET_FIELDS:
+            self.initial[name] = ""  # never sent back to the browser
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            stored = MerchantAccount.objects.get(pk=self.instance.pk)
+            for name in MerchantAccount.SECRET_FIELDS:
+                if not cleaned.get(name):
+                    cleaned[name] = getattr(stored, name)
+        return cleaned
+
+
+@admin.register(MerchantAccount)
+class MerchantAccountAdmin(ScopedAdmin):
+    form = MerchantAccountForm
+    list_display = ["community", "channel", "enabled", "app_id", "merchant_id", "secrets_set",
+                    "notify_url"]
+    list_filter = ["community", ("channel", ChoicesDropdownFilter), "enabled"]
+    search_fields = ["app_id", "merchant_id", "community__name"]
+    list_select_related = ["community"]
+    actions = ["export_xlsx", "test_accounts"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # orders point at it; disable it instead
+
+    @admin.display(description=_("secrets stored"))
+    def secrets_set(self, obj):
+        return ", ".join(n for n in MerchantAccount.SECRET_FIELDS if getattr(obj, n)) or "—"
+
+    @admin.display(description=_("notification URL"))
+    def notify_url(self, obj):
+        return obj.config().notify_url
+
+    @admin.action(description=_("Test the connection"), permissions=["view"])
+    def test_accounts(self, request, queryset):
+        from linli.payments.merchants import merchant_account_test
+
+        for account in queryset:
+            ok, message = merchant_account_test(account)
+            level = messages.SUCCESS if ok else messages.ERROR
+            self.message_user(request, f"{account}: {message}", level)
+
+
+@admin.register(CommunityPaymentSettings)
+class CommunityPaymentSettingsAdmin(ScopedAdmin):
+    list_display = ["community", "order_expiry_minutes", "excess_handling"]
+    list_filter = ["community"]
+    search_fields = ["community__name"]
+    list_select_related = ["community"]
+
+
+@admin.register(OrderRefund)
+class OrderRefundAdmin(ReadOnlyAdmin):
+    list_display = ["out_refund_no", "community", "order", "amount", "status", "error"]
+    list_filter = ["community", ("status", ChoicesDropdownFilter)]
+    search_fields = ["out_refund_no", "order__out_trade_no"]
+    list_select_related = ["community", "order"]
+    fields = ["out_refund_no", "community", "order", "payment", "amount", "status",
+              "refund_id", "error", "created_at", "finished_at"]
+    readonly_fields = fields
+
+    @admin.display(description=_("amount"), ordering="amount_fen")
+    def amount(self, obj):
+        return format_fen(obj.amount_fen)

@@ -3,17 +3,27 @@
 A ``Payment`` is money that arrived through one channel. Its ``allocations`` say which
 bills it settled (principal, then late fee); anything left over goes to the unit's
 prepaid wallet. Payments and allocations are append-only.
+
+Online payments: a ``MerchantAccount`` per community and channel; a ``PaymentOrder``
+per attempt (its state machine is documented on the class); every notification stored
+raw (``GatewayNotification``); one ``GatewayTransaction`` per gateway transaction id
+(unique); money that did not fit flagged as a ``PaymentAnomaly``; automatic refunds of
+excess (``OrderRefund``); the sandbox gateway's own state (``SandboxTrade``).
 """
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from linli.core.fields import EncryptedTextField
 from linli.ledger import chart
+from linli.payments.gateways.base import MerchantConfig
 
 
 class Channel(models.TextChoices):
@@ -159,3 +169,388 @@ class PrepaidMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount_fen}"
+
+
+# --- online payments: merchant accounts, orders, notifications, anomalies -------------
+
+
+class MerchantAccount(models.Model):
+    """A community's merchant settings for one online channel. Secrets are encrypted at
+    rest (``EncryptedTextField``) and never shown again once saved (write-only form
+    fields in the console)."""
+
+    community = models.ForeignKey(
+        "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
+        related_name="merchant_accounts",
+    )
+    channel = models.CharField(_("channel"), max_length=16, choices=[
+        (Channel.WECHAT, Channel.WECHAT.label), (Channel.ALIPAY, Channel.ALIPAY.label),
+        (Channel.SANDBOX, Channel.SANDBOX.label),
+    ])
+    enabled = models.BooleanField(_("enabled"), default=True)
+    app_id = models.CharField(_("app id"), max_length=64, blank=True)
+    merchant_id = models.CharField(_("merchant id"), max_length=64, blank=True)
+    merchant_serial = models.CharField(_("merchant certificate serial"), max_length=64,
+                                       blank=True)
+    platform_public_key_id = models.CharField(_("platform public key id"), max_length=64,
+                                              blank=True)
+    platform_public_key_pem = models.TextField(_("platform public key (PEM)"), blank=True)
+    notify_base_url = models.CharField(
+        _("notification base URL"), max_length=200, blank=True,
+        help_text=_("Public https address of this site, e.g. https://pay.example.com"),
+    )
+    gateway_url = models.CharField(_("gateway URL"), max_length=200, blank=True)
+    private_key_pem = EncryptedTextField(_("private key (PEM)"), blank=True)
+    api_v3_key = EncryptedTextField(_("APIv3 key"), blank=True)
+    sandbox_secret = EncryptedTextField(_("sandbox secret"), blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("merchant account")
+        verbose_name_plural = _("merchant accounts")
+        ordering = ["community_id", "channel"]
+        constraints = [
+            models.UniqueConstraint(fields=["community", "channel"],
+                                    name="merchant_account_once"),
+        ]
+
+    SECRET_FIELDS = ("private_key_pem", "api_v3_key", "sandbox_secret")
+
+    def __str__(self) -> str:
+        return f"{self.community} · {self.get_channel_display()}"
+
+    def notify_path(self) -> str:
+        from django.urls import reverse
+
+        return reverse("pay:notify", args=[self.channel, self.pk])
+
+    def config(self) -> MerchantConfig:
+        return MerchantConfig(
+            channel=self.channel, app_id=self.app_id, merchant_id=self.merchant_id,
+            private_key_pem=self.private_key_pem or "", merchant_serial=self.merchant_serial,
+            platform_public_key_pem=self.platform_public_key_pem,
+            platform_public_key_id=self.platform_public_key_id,
+            api_v3_key=self.api_v3_key or "", gateway_url=self.gateway_url,
+            notify_url=self.notify_base_url.rstrip("/") + self.notify_path(),
+            sandbox_secret=self.sandbox_secret or "",
+        )
+
+
+class CommunityPaymentSettings(models.Model):
+    class Excess(models.TextChoices):
+        PREPAID = "prepaid", _("Keep as prepaid balance")
+        REFUND = "refund", _("Refund automatically")
+
+    community = models.OneToOneField(
+        "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
+        related_name="payment_settings",
+    )
+    order_expiry_minutes = models.PositiveIntegerField(
+        _("payment orders expire after (minutes)"), default=15,
+        validators=[MinValueValidator(5), MaxValueValidator(24 * 60)],
+    )
+    excess_handling = models.CharField(
+        _("money bills no longer need"), max_length=10, choices=Excess.choices,
+        default=Excess.PREPAID,
+    )
+
+    class Meta:
+        verbose_name = _("payment settings")
+        verbose_name_plural = _("payment settings")
+
+    def __str__(self) -> str:
+        return str(self.community)
+
+    @classmethod
+    def for_community(cls, community_id: int) -> CommunityPaymentSettings:
+        found = cls.objects.filter(community_id=community_id).first()
+        return found or cls(community_id=community_id)
+
+
+class PaymentOrder(models.Model):
+    """One online payment attempt (支付订单) for some bills of one unit.
+
+    State machine (``status``), moved only by ``linli.payments.orders`` under a row lock::
+
+        created ──gateway order made──▶ pending ──paid (notification/query)──▶ paid
+           │                              │ ╲──expired, closed at the gateway──▶ expired
+           │                              ╰──superseded / cancelled──▶ closed
+           ╰──gateway refused / stuck > 5 min──▶ failed
+
+    ``expired``, ``closed`` and ``failed`` are not final for money: a payment that still
+    arrives for them is recorded (and flagged as late), and the order becomes ``paid``.
+    The amount is fixed at creation; each attempt has its own ``out_trade_no``.
+    """
+
+    class Status(models.TextChoices):
+        CREATED = "created", _("Created")
+        PENDING = "pending", _("Awaiting payment")
+        PAID = "paid", _("Paid")
+        CLOSED = "closed", _("Closed")
+        EXPIRED = "expired", _("Expired")
+        FAILED = "failed", _("Failed")
+
+    OPEN_STATUSES = (Status.CREATED, Status.PENDING)
+
+    community = models.ForeignKey(
+        "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
+        related_name="+",
+    )
+    unit = models.ForeignKey(
+        "estate.Unit", verbose_name=_("unit"), on_delete=models.PROTECT,
+        related_name="payment_orders",
+    )
+    account = models.ForeignKey(
+        MerchantAccount, verbose_name=_("merchant account"), on_delete=models.PROTECT,
+        related_name="orders",
+    )
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    mode = models.CharField(_("mode"), max_length=16)
+    out_trade_no = models.CharField(_("order number"), max_length=32, unique=True)
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    description = models.CharField(_("description"), max_length=127)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.CREATED, db_index=True)
+    payer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("payer"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    request_digest = models.CharField(max_length=64)
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    client_info = models.JSONField(_("client"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(_("expires"))
+    code_url = models.CharField(_("QR code"), max_length=500, blank=True)
+    redirect_url = models.CharField(_("payment page"), max_length=1000, blank=True)
+    jsapi_params = models.JSONField(_("JSAPI parameters"), null=True, blank=True)
+    gateway_error = models.CharField(_("gateway error"), max_length=255, blank=True)
+    close_at_gateway = models.BooleanField(
+        _("to be closed at the gateway"), default=False,
+        help_text=_("Closed here; the janitor still has to close it at the gateway."),
+    )
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    transaction_id = models.CharField(_("transaction id"), max_length=64, blank=True)
+    payment = models.ForeignKey(
+        Payment, verbose_name=_("payment"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    superseded_by = models.ForeignKey(
+        "self", verbose_name=_("superseded by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("payment order")
+        verbose_name_plural = _("payment orders")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="order_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.out_trade_no
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class PaymentOrderBill(models.Model):
+    """A bill an order pays, with what it owed when the order was made. ``open`` mirrors
+    the order being open, so the database itself keeps a bill in one open order."""
+
+    order = models.ForeignKey(PaymentOrder, verbose_name=_("payment order"),
+                              on_delete=models.PROTECT, related_name="lines")
+    bill = models.ForeignKey("billing.Bill", verbose_name=_("bill"), on_delete=models.PROTECT,
+                             related_name="order_lines")
+    principal_fen = models.BigIntegerField(_("principal (fen)"))
+    late_fee_fen = models.BigIntegerField(_("late fee (fen)"), default=0)
+    open = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        constraints = [
+            models.UniqueConstraint(fields=["order", "bill"], name="order_line_once"),
+            models.UniqueConstraint(fields=["bill"], condition=Q(open=True),
+                                    name="bill_in_one_open_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order} → {self.bill_id}"
+
+
+class GatewayTransaction(models.Model):
+    """One gateway transaction id, posted exactly once (the database says so): either as
+    a payment, or — when it cannot be matched to its order's amount — to suspense."""
+
+    class Kind(models.TextChoices):
+        PAYMENT = "payment", _("Payment")
+        SUSPENSE = "suspense", _("Suspense")
+
+    community = models.ForeignKey("estate.Community", verbose_name=_("community"),
+                                  on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    transaction_id = models.CharField(_("transaction id"), max_length=64)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    order = models.ForeignKey(PaymentOrder, verbose_name=_("payment order"), null=True,
+                              blank=True, on_delete=models.PROTECT, related_name="transactions")
+    payment = models.OneToOneField(Payment, verbose_name=_("payment"), null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="gateway_transaction")
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("gateway transaction")
+        verbose_name_plural = _("gateway transactions")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "transaction_id"],
+                                    name="gateway_transaction_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.transaction_id}"
+
+
+class GatewayNotification(models.Model):
+    """A notification request exactly as it came, stored before anything is parsed."""
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        APPLIED = "applied", _("Applied")
+        DUPLICATE = "duplicate", _("Already applied")
+        ANOMALY = "anomaly", _("Recorded, flagged")
+        REJECTED = "rejected", _("Rejected")
+        UNKNOWN_ORDER = "unknown_order", _("Unknown order")
+        IGNORED = "ignored", _("Nothing to do")
+        ERROR = "error", _("Error")
+
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    account = models.ForeignKey(MerchantAccount, verbose_name=_("merchant account"),
+                                on_delete=models.PROTECT, related_name="notifications")
+    community = models.ForeignKey("estate.Community", verbose_name=_("community"),
+                                  on_delete=models.PROTECT, related_name="+")
+    received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
+    remote_addr = models.GenericIPAddressField(_("from"), null=True, blank=True)
+    headers = models.JSONField(_("headers"), default=dict)
+    body = models.TextField(_("body"), blank=True)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices,
+                               default=Outcome.RECEIVED)
+    error = models.CharField(_("error"), max_length=255, blank=True)
+    out_trade_no = models.CharField(_("order number"), max_length=64, blank=True)
+    transaction_id = models.CharField(_("transaction id"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("gateway notification")
+        verbose_name_plural = _("gateway notifications")
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} #{self.pk} {self.get_outcome_display()}"
+
+
+class PaymentAnomaly(models.Model):
+    """Money that arrived but did not fit (late, duplicate, wrong amount, unknown order):
+    always recorded, flagged here for staff."""
+
+    class Kind(models.TextChoices):
+        LATE = "late", _("Paid after the order ended")
+        DUPLICATE = "duplicate", _("Bills already paid")
+        AMOUNT_MISMATCH = "amount_mismatch", _("Amount differs from the order")
+        UNKNOWN_ORDER = "unknown_order", _("Unknown order")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        RESOLVED = "resolved", _("Resolved")
+
+    community = models.ForeignKey("estate.Community", verbose_name=_("community"),
+                                  on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.OPEN, db_index=True)
+    order = models.ForeignKey(PaymentOrder, verbose_name=_("payment order"), null=True,
+                              blank=True, on_delete=models.PROTECT, related_name="anomalies")
+    payment = models.ForeignKey(Payment, verbose_name=_("payment"), null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="anomalies")
+    notification = models.ForeignKey(GatewayNotification, verbose_name=_("notification"),
+                                     null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    transaction_id = models.CharField(_("transaction id"), max_length=64, blank=True)
+    amount_fen = models.BigIntegerField(_("amount (fen)"), default=0)
+    detail = models.CharField(_("detail"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("flagged"), default=timezone.now, db_index=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("resolved by"),
+                                    null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    resolution_note = models.CharField(_("resolution note"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("payment anomaly")
+        verbose_name_plural = _("payment anomalies")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.transaction_id or self.pk}"
+
+
+class OrderRefund(models.Model):
+    """An automatic refund of money the bills no longer needed (community setting
+    "refund"). Ledger: at recording, prepaid → refunds payable (the wallet cannot spend
+    it); when the gateway confirms, refunds payable → channel clearing."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("To be sent")
+        PROCESSING = "processing", _("Processing")
+        SUCCESS = "success", _("Refunded")
+        FAILED = "failed", _("Failed — needs staff")
+
+    community = models.ForeignKey("estate.Community", verbose_name=_("community"),
+                                  on_delete=models.PROTECT, related_name="+")
+    order = models.ForeignKey(PaymentOrder, verbose_name=_("payment order"),
+                              on_delete=models.PROTECT, related_name="refunds")
+    payment = models.OneToOneField(Payment, verbose_name=_("payment"),
+                                   on_delete=models.PROTECT, related_name="auto_refund")
+    out_refund_no = models.CharField(_("refund number"), max_length=64, unique=True)
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices,
+                              default=Status.PENDING)
+    refund_id = models.CharField(_("gateway refund id"), max_length=64, blank=True)
+    error = models.CharField(_("error"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("automatic refund")
+        verbose_name_plural = _("automatic refunds")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="order_refund_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.out_refund_no
+
+
+class SandboxTrade(models.Model):
+    """The sandbox gateway's own state (it is a gateway: this is "its" database)."""
+
+    account = models.ForeignKey(MerchantAccount, on_delete=models.PROTECT, related_name="+")
+    out_trade_no = models.CharField(max_length=32, unique=True)
+    amount_fen = models.BigIntegerField()
+    description = models.CharField(max_length=127, blank=True)
+    expires_at = models.DateTimeField()
+    state = models.CharField(max_length=10, default="notpay")
+    transaction_id = models.CharField(max_length=64, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    refunded_fen = models.BigIntegerField(default=0)
+    refunds = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("sandbox trade")
+        verbose_name_plural = _("sandbox trades")
+
+    def __str__(self) -> str:
+        return self.out_trade_no

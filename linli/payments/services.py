@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from linli.billing.models import Bill
 from linli.billing.selectors import late_fee_due_fen, with_balances
-from linli.billing.services.status import bills_refresh_status, lock_bills
+from linli.billing.services.status import bill_status_for, lock_bills
 from linli.core.audit import audit_record
 from linli.core.audit import person_or_none as _user
 from linli.core.models import AuditEvent
@@ -95,11 +95,11 @@ def payment_record(
         raise PaymentError(_("The amount must be more than zero."))
     if channel not in Channel.values:
         raise PaymentError(_("Unknown payment channel."))
-    locked = lock_bills(bill_ids)
-    if len(locked) != len(set(bill_ids)) or any(b.unit_id != unit.pk for b in locked):
-        raise PaymentError(_("Every bill must belong to the unit being paid for."))
     received_at = received_at or timezone.now()
-    bills = list(with_balances(Bill.objects.filter(pk__in=bill_ids)))
+    # Lock first (id order), then read the balances once: nothing can change them now.
+    bills = _lock_with_balances(bill_ids)
+    if len(bills) != len(set(bill_ids)) or any(b.unit_id != unit.pk for b in bills):
+        raise PaymentError(_("Every bill must belong to the unit being paid for."))
     allocations, excess_fen = allocate(
         amount_fen, bills, as_of=timezone.localtime(received_at).date()
     )
@@ -119,7 +119,7 @@ def payment_record(
         _wallet_move(unit, -amount_fen, PrepaidMovement.Kind.OFFSET, payment, acting_user)
     if excess_fen:
         _wallet_move(unit, excess_fen, excess_kind, payment, acting_user)
-    bills_refresh_status([a.bill.pk for a in allocations])
+    _refresh_paid_bills(allocations)
     post_entry(
         community_id=unit.community_id,
         business_key=f"payment:{payment.pk}",
@@ -131,7 +131,47 @@ def payment_record(
     )
     audit_record(actor=acting_user, action=AuditEvent.Action.CREATE, obj=payment,
                  summary=f"{channel} {amount_fen} fen, {len(allocations)} bill(s)")
+    payment.excess_fen = excess_fen  # for callers (not stored: the movement is)
+    issue = _receipt_issuer()
+    if issue is not None:
+        issue(payment)
     return payment
+
+
+def _lock_with_balances(bill_ids) -> list[Bill]:
+    """Lock the bills in id order, then read them with their balances (one query each)."""
+    if not bill_ids:
+        return []
+    lock_bills(bill_ids)
+    return list(with_balances(Bill.objects.filter(pk__in=bill_ids)).order_by("pk"))
+
+
+def _refresh_paid_bills(allocations: list[Allocation]) -> None:
+    """Store the status each allocated bill has now, from the balances read under lock
+    plus what this payment allocated (no second read). Allocated bills were open, so none
+    is cancelled; ``bill_status_for`` is the one rule."""
+    for a in allocations:
+        bill = a.bill
+        bill.paid_fen += a.principal_fen
+        bill.owed_fen -= a.principal_fen
+        status = bill_status_for(bill, cancelled=False)
+        if status != bill.status:
+            Bill.objects.filter(pk=bill.pk).update(status=status)
+            bill.status = status
+
+
+_RECEIPTS: list = []
+
+
+def _receipt_issuer():
+    """``linli.receipts.services.receipt_issue`` once that app exists (else None)."""
+    if not _RECEIPTS:
+        try:
+            from linli.receipts.services import receipt_issue
+        except ImportError:
+            receipt_issue = None
+        _RECEIPTS.append(receipt_issue)
+    return _RECEIPTS[0]
 
 
 def payment_lines(payment: Payment, allocations: list[Allocation], excess_fen: int) -> list[Line]:

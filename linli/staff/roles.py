@@ -48,8 +48,19 @@ PAYMENTS_TAKE = {
     "payments.payment": (VIEW, ADD),
     "payments.prepaidwallet": (VIEW,),
     "payments.prepaidmovement": (VIEW,),
+    "receipts.receipt": (VIEW,),
+    "payments.paymentorder": (VIEW,),
+    "payments.paymentanomaly": (VIEW,),
 }
 PAYMENTS_VIEW = {label: (VIEW,) for label in PAYMENTS_TAKE}
+# Online payments: raw gateway notifications, anomalies to resolve, merchant settings.
+PAYMENTS_ONLINE_FINANCE = {
+    "payments.paymentanomaly": (VIEW, CHANGE),  # change = resolve
+    "payments.gatewaynotification": (VIEW,),
+    "payments.orderrefund": (VIEW,),
+    "payments.merchantaccount": (VIEW,),
+    "payments.communitypaymentsettings": (VIEW,),
+}
 
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     Role.COMPANY_ADMIN: {
@@ -58,6 +69,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         **BILLING_MANAGE,
         "billing.bill": (VIEW, ADD),
         **PAYMENTS_TAKE,
+        **PAYMENTS_ONLINE_FINANCE,
+        "payments.merchantaccount": (VIEW, ADD, CHANGE),
+        "payments.communitypaymentsettings": (VIEW, ADD, CHANGE),
         # Staff leave by being deactivated, never deleted: the audit log points at them.
         "staff.staffmember": (VIEW, ADD, CHANGE),
         "core.auditevent": (VIEW,),
@@ -84,6 +98,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         **ESTATE_VIEW,
         **BILLING_VIEW,
         **PAYMENTS_VIEW,
+        **PAYMENTS_ONLINE_FINANCE,
         "core.auditevent": (VIEW,),
         "ledger.journalentry": (VIEW,),
     },

@@ -1,0 +1,240 @@
+"""Reading for the counter desk (前台收费) and the cashier's daily takings (交班).
+
+Every function takes the community ids the staff member may see and never reads outside
+them. Amounts are integer fen; what a bill costs today is always derived from the bill
+(``with_balances`` + ``late_fee_due_fen``), never stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
+from django.db.models import Q, Sum
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from linli.billing.models import Bill
+from linli.billing.selectors import late_fee_due_fen, with_balances
+from linli.billing.statement import bill_label
+from linli.estate.models import Occupancy, Unit
+from linli.payments.models import COUNTER_CHANNELS, Channel, Payment, PrepaidWallet
+
+SEARCH_LIMIT = 50
+
+
+# --- finding a unit ----------------------------------------------------------------------------
+
+
+@dataclass
+class UnitHit:
+    unit: Unit
+    people: list[Occupancy]
+    owed_fen: int
+
+
+def current_occupancy_q(today: dt.date, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}start_date__lte": today}) & (
+        Q(**{f"{prefix}end_date__isnull": True}) | Q(**{f"{prefix}end_date__gte": today})
+    )
+
+
+def search_units(
+    community_ids: Iterable[int], *, community_id: int | None = None, building: str = "",
+    room: str = "", name: str = "", phone: str = "", today: dt.date | None = None,
+    limit: int = SEARCH_LIMIT,
+) -> tuple[list[UnitHit], bool]:
+    """Units of ``community_ids`` matching every criterion given (building and room as
+    written, a current occupant's name or mobile). Returns the hits (at most ``limit``)
+    and whether there were more. No criterion at all finds nothing."""
+    building, room, name, phone = (s.strip() for s in (building, room, name, phone))
+    if not (building or room or name or phone):
+        return [], False
+    today = today or timezone.localdate()
+    units = Unit.objects.filter(community_id__in=list(community_ids))
+    if community_id:
+        units = units.filter(community_id=community_id)
+    if building:
+        units = units.filter(building__name__icontains=building)
+    if room:
+        units = units.filter(room_no__icontains=room)
+    people = Occupancy.objects.filter(current_occupancy_q(today))
+    if name:
+        units = units.filter(pk__in=people.filter(person__name__icontains=name).values("unit_id"))
+    if phone:
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        if not digits:
+            return [], False
+        units = units.filter(
+            pk__in=people.filter(person__mobile__contains=digits).values("unit_id"))
+    found = list(units.select_related("community", "building")
+                 .order_by("community_id", "building__sort_order", "building_id", "entrance",
+                           "floor", "room_no", "id")[: limit + 1])
+    more = len(found) > limit
+    found = found[:limit]
+    ids = [u.pk for u in found]
+    occupants: dict[int, list[Occupancy]] = defaultdict(list)
+    for occ in (Occupancy.objects.filter(current_occupancy_q(today), unit_id__in=ids)
+                .select_related("person").order_by("-is_payer", "role", "id")):
+        occupants[occ.unit_id].append(occ)
+    owed = owed_by_units(ids)
+    return [UnitHit(u, occupants[u.pk], owed.get(u.pk, 0)) for u in found], more
+
+
+def owed_by_units(unit_ids: list[int]) -> dict[int, int]:
+    if not unit_ids:
+        return {}
+    rows = (with_balances(Bill.objects.filter(unit_id__in=unit_ids,
+                                              status__in=Bill.OPEN_STATUSES))
+            .values("unit_id").annotate(total=Sum("owed_fen")).order_by())
+    return {r["unit_id"]: r["total"] or 0 for r in rows}
+
+
+def unit_in_scope(community_ids: Iterable[int], unit_id) -> Unit | None:
+    return (Unit.objects.filter(pk=unit_id, community_id__in=list(community_ids))
+            .select_related("community", "building").first())
+
+
+# --- what a unit owes today --------------------------------------------------------------------
+
+
+@dataclass
+class BillDue:
+    """An open bill and what settling it costs on ``as_of``."""
+
+    bill: Bill
+    as_of: dt.date
+    late_fee_fen: int = 0
+
+    @property
+    def label(self) -> str:
+        return bill_label(self.bill)
+
+    @property
+    def owed_fen(self) -> int:
+        return max(self.bill.owed_fen, 0)
+
+    @property
+    def due_fen(self) -> int:
+        return self.owed_fen + self.late_fee_fen
+
+    @property
+    def overdue(self) -> bool:
+        return self.bill.due_date < self.as_of
+
+    @property
+    def due_by_today(self) -> bool:
+        """Overdue or due today: ticked when the counter page opens."""
+        return self.bill.due_date <= self.as_of
+
+
+def open_bills(unit: Unit, *, as_of: dt.date, bill_ids: Iterable[int] | None = None
+               ) -> list[BillDue]:
+    """The unit's open bills that still cost something, earliest due first."""
+    bills = with_balances(Bill.objects.filter(unit_id=unit.pk, status__in=Bill.OPEN_STATUSES))
+    if bill_ids is not None:
+        bills = bills.filter(pk__in=list(bill_ids))
+    result = []
+    for bill in bills.select_related("fee_item", "parking_space").order_by("due_date", "pk"):
+        due = BillDue(bill, as_of, late_fee_due_fen(bill, as_of=as_of))
+        if due.due_fen > 0:
+            result.append(due)
+    return result
+
+
+def prepaid_balance_fen(unit: Unit) -> int:
+    return next(iter(PrepaidWallet.objects.filter(unit=unit)
+                     .values_list("balance_fen", flat=True)), 0)
+
+
+def bill_labels(unit: Unit, bill_ids: Iterable[int]) -> dict[int, str]:
+    """Labels of the unit's bills (any status), for saying what changed."""
+    bills = Bill.objects.filter(unit_id=unit.pk, pk__in=list(bill_ids)).select_related(
+        "fee_item", "parking_space")
+    return {b.pk: bill_label(b) for b in bills}
+
+
+# --- receipts (linli.receipts, while it is being built) -----------------------------------------
+
+
+def receipts_exist() -> bool:
+    try:
+        Payment._meta.get_field("receipt")
+    except FieldDoesNotExist:
+        return False
+    return True
+
+
+def receipt_of(payment: Payment):
+    try:
+        return payment.receipt
+    except (AttributeError, ObjectDoesNotExist):
+        return None
+
+
+def receipt_number(payment: Payment) -> str:
+    receipt = receipt_of(payment)
+    if receipt is None:
+        return ""
+    return str(getattr(receipt, "number", "") or getattr(receipt, "no", "") or receipt.pk)
+
+
+def receipt_pdf_url(payment: Payment) -> str | None:
+    receipt = receipt_of(payment)
+    if receipt is None:
+        return None
+    try:
+        return reverse("receipts:pdf", args=[receipt.pk])
+    except NoReverseMatch:
+        return None
+
+
+# --- a cashier's takings of a day ------------------------------------------------------------------
+
+
+@dataclass
+class Takings:
+    payments: list[Payment]
+    by_channel: list[tuple[str, str, int, int]]  # (code, label, count, total fen)
+    total_fen: int
+    communities: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.payments)
+
+
+def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The day in the community's time zone (Asia/Shanghai), as [start, end)."""
+    tz = timezone.get_current_timezone()
+    start = timezone.make_aware(dt.datetime.combine(day, dt.time.min), tz)
+    end = timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min), tz)
+    return start, end
+
+
+def takings(community_ids: Iterable[int], *, cashier_id: int, day: dt.date,
+            community_id: int | None = None) -> Takings:
+    """Every counter payment ``cashier_id`` took on ``day`` in these communities, in time
+    order, with totals per channel and in all."""
+    start, end = day_bounds(day)
+    qs = Payment.objects.filter(
+        community_id__in=list(community_ids), cashier_id=cashier_id,
+        channel__in=COUNTER_CHANNELS, received_at__gte=start, received_at__lt=end,
+    )
+    if community_id:
+        qs = qs.filter(community_id=community_id)
+    related = ["community", "unit__building"]
+    if receipts_exist():
+        related.append("receipt")
+    payments = list(qs.select_related(*related).order_by("received_at", "id"))
+    totals: dict[str, list[int]] = {}
+    for p in payments:
+        entry = totals.setdefault(p.channel, [0, 0])
+        entry[0] += 1
+        entry[1] += p.amount_fen
+    by_channel = [(c, str(Channel(c).label), *totals[c]) for c in COUNTER_CHANNELS if c in totals]
+    names = sorted({p.community.name for p in payments})
+    return Takings(payments, by_channel, sum(p.amount_fen for p in payments), names)

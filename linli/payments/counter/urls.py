@@ -1,0 +1,21 @@
+"""The counter desk and the daily takings, under /console/payments/ (namespace "counter").
+
+Included before the admin, so these paths must never be an admin model's name
+(payment, prepaidwallet, prepaidmovement, paymentorder …).
+"""
+
+from django.urls import path
+
+from linli.payments.counter import views
+
+app_name = "counter"
+
+urlpatterns = [
+    path("counter/", views.desk, name="desk"),
+    path("counter/units/<int:unit_id>/", views.unit_page, name="unit"),
+    path("counter/units/<int:unit_id>/deposit/", views.unit_deposit, name="deposit"),
+    path("counter/payments/<int:pk>/", views.payment_page, name="payment"),
+    path("takings/", views.takings, name="takings"),
+    path("takings/print/", views.takings_print, name="takings-print"),
+    path("takings/export.xlsx", views.takings_xlsx, name="takings-xlsx"),
+]

@@ -1,0 +1,112 @@
+"""Receiving gateway notifications: store the raw request, verify, apply, then answer.
+
+The order of steps is the point:
+
+1. The raw request (headers, body, sender) is stored in its own small transaction
+   before anything is parsed, so every delivery can be looked at later.
+2. The channel's adapter verifies it (``parse_notification``). A refused one is marked
+   "rejected", logged as a security event and answered with the protocol's failure;
+   nothing else changes.
+3. A verified payment is applied by ``orders.trade_apply`` in one transaction.
+4. Only after that transaction has committed do we acknowledge. A crash between commit
+   and answer makes the gateway deliver again, and the redelivery finds the transaction
+   already applied and is simply acknowledged.
+
+We acknowledge only what is safely recorded: an unknown order (validly signed, but not
+ours) is flagged and answered with failure, so the gateway keeps it alive while staff
+look.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from linli.core.audit import audit_record
+from linli.core.models import AuditEvent
+from linli.payments.gateways import gateway_for
+from linli.payments.gateways.base import Ack, NotificationRejected
+from linli.payments.models import GatewayNotification, MerchantAccount, OrderRefund
+from linli.payments.orders import Applied, refund_settle, trade_apply
+
+logger = logging.getLogger("linli.payments")
+
+# Sent after a notification's changes committed and before the answer is written.
+notification_applied = Signal()
+
+Outcome = GatewayNotification.Outcome
+
+
+def request_headers(meta: dict) -> dict[str, str]:
+    """HTTP headers from a WSGI environ, with lower-case, dash-separated names."""
+    headers = {}
+    for key, value in meta.items():
+        if key.startswith("HTTP_"):
+            headers[key[5:].replace("_", "-").lower()] = value
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            headers[key.replace("_", "-").lower()] = value
+    return headers
+
+
+def notification_receive(account: MerchantAccount, *, headers: dict[str, str], body: bytes,
+                         remote_addr: str | None) -> Ack:
+    """Handle one notification request for ``account``; returns the answer to send."""
+    gateway = gateway_for(account.config())
+    with transaction.atomic():
+        note = GatewayNotification.objects.create(
+            channel=account.channel, account=account, community_id=account.community_id,
+            headers=headers, body=body.decode("utf-8", "replace"), remote_addr=remote_addr,
+        )
+    try:
+        parsed = gateway.parse_notification(headers, body, now=timezone.now())
+    except NotificationRejected as exc:
+        _finish(note, Outcome.REJECTED, error=exc.reason)
+        audit_record(actor=None, action=AuditEvent.Action.SECURITY, obj=note,
+                     community_id=account.community_id, ip=remote_addr,
+                     summary=f"{account.channel} notification rejected: {exc.reason}")
+        logger.warning("notification #%s for %s rejected: %s", note.pk, account, exc.reason)
+        return gateway.acknowledge(False)
+    try:
+        if parsed.kind == "refund" and parsed.refund is not None:
+            outcome = _refund(parsed)
+            recorded = True
+        elif parsed.trade is not None:
+            applied = trade_apply(account, parsed.trade, source="notification", notification=note)
+            outcome, recorded = applied.outcome, applied.recorded
+        else:
+            outcome, recorded = Outcome.IGNORED, True
+    except Exception as exc:  # stored raw; the gateway will deliver again
+        logger.exception("notification #%s for %s failed", note.pk, account)
+        _finish(note, Outcome.ERROR, error=f"{type(exc).__name__}: {exc}",
+                out_trade_no=parsed.out_trade_no)
+        return gateway.acknowledge(False)
+    if outcome not in (Outcome.APPLIED, Outcome.DUPLICATE, Outcome.ANOMALY,
+                       Outcome.UNKNOWN_ORDER):  # those were written with the money
+        _finish(note, outcome, out_trade_no=parsed.out_trade_no)
+    notification_applied.send(sender=GatewayNotification, notification=note, outcome=outcome)
+    return gateway.acknowledge(recorded)
+
+
+def _finish(note: GatewayNotification, outcome: str, *, error: str = "", out_trade_no: str = "",
+            transaction_id: str = "") -> None:
+    GatewayNotification.objects.filter(pk=note.pk).update(
+        outcome=outcome, error=error[:255], out_trade_no=out_trade_no[:64],
+        transaction_id=(transaction_id or "")[:64],
+    )
+
+
+def _refund(parsed) -> str:
+    """A refund result for one of our automatic refunds; others are stored only (the
+    refunds app reads them from the stored notifications)."""
+    refund = OrderRefund.objects.filter(out_refund_no=parsed.refund.out_refund_no).first()
+    if refund is None:
+        return Outcome.IGNORED
+    refund_settle(refund.pk, parsed.refund.state, refund_id_at_gateway=parsed.refund.refund_id,
+                  reason=parsed.refund.reason)
+    return Outcome.APPLIED
+
+
+assert Applied.UNKNOWN_ORDER == Outcome.UNKNOWN_ORDER
