@@ -5,8 +5,11 @@ gateway signs them."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.utils import timezone
 
 from linli import testing as t
@@ -14,17 +17,19 @@ from linli.billing.models import Bill
 from linli.billing.services import config
 from linli.billing.services.bill_run import bill_run_commit
 from linli.payments.gateways.sandbox import build_notification
-from linli.payments.models import Channel, MerchantAccount
+from linli.payments.models import Channel, MerchantAccount, PrepaidWallet
 
 START = dt.date(2024, 1, 1)
 SECRET = "sandbox-secret-for-tests"
 
 
-def fixed_fee(community, price: str = "100.00", name: str = "物业服务费"):
+def fixed_fee(community, price: str = "100.00", name: str = "物业服务费",
+              category: str = "property", **terms):
+    """A fixed monthly charge per unit (no late fee unless ``terms`` enable one)."""
     item = config.fee_item_create(acting_user=None, community=community, name=name,
-                                  category="property")
+                                  category=category)
     std = config.standard_create(acting_user=None, fee_item=item, name=name,
-                                 method="fixed_unit", due_days=30)
+                                 method="fixed_unit", due_days=30, **terms)
     config.standard_rate_add(acting_user=None, standard=std, effective_from=START,
                              unit_price=Decimal(price))
     config.binding_create(acting_user=None, standard=std, scope="community", start_date=START)
@@ -35,6 +40,23 @@ def issue(community, *periods: str) -> None:
     for period in periods:
         bill_run_commit(acting_user=None, community_id=community.pk, period_key=period,
                         today=timezone.localdate())
+
+
+def wallet_fen(unit) -> int:
+    wallet = PrepaidWallet.objects.filter(unit=unit).first()
+    return wallet.balance_fen if wallet else 0
+
+
+def check_ok() -> None:
+    call_command("linli_check", stdout=io.StringIO())  # SystemExit(1) on any violation
+
+
+def grant(user, *perms: str):
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return user
 
 
 def sandbox_account(community, *, app_id: str = "sbx-app", merchant_id: str = "sbx-mch",

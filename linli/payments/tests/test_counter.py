@@ -5,16 +5,13 @@ nor for bills that changed while the page was open."""
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 import re
 import threading
 from decimal import Decimal
+from functools import partial
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -22,22 +19,16 @@ from django.utils import timezone
 from linli import testing as t
 from linli.billing.models import Bill
 from linli.billing.selectors import bill_with_balance
-from linli.billing.services import config
-from linli.billing.services.bill_run import bill_run_commit
 from linli.payments.counter.forms import parse_amount_fen
-from linli.payments.models import Channel, Payment, PaymentAllocation, PrepaidWallet
+from linli.payments.models import Channel, Payment, PaymentAllocation
 from linli.payments.services import payment_record
+from linli.payments.tests import helpers
+from linli.payments.tests.helpers import check_ok, grant, issue, wallet_fen
 from linli.staff.models import Role
 
-START = dt.date(2024, 1, 1)
+# A fixed monthly charge per unit with no late fee: amounts easy to follow.
+fixed_fee = partial(helpers.fixed_fee, name="公摊水电", category="shared")
 
-
-def grant(user, *perms: str):
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    return user
 
 
 def period(months_ago: int) -> str:
@@ -48,30 +39,8 @@ def period(months_ago: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def fixed_fee(community, price: str = "100.00", name: str = "公摊水电", **terms):
-    item = config.fee_item_create(acting_user=None, community=community, name=name,
-                                  category="shared")
-    std = config.standard_create(acting_user=None, fee_item=item, name=name,
-                                 method="fixed_unit", due_days=30, **terms)
-    config.standard_rate_add(acting_user=None, standard=std, effective_from=START,
-                             unit_price=Decimal(price))
-    config.binding_create(acting_user=None, standard=std, scope="community", start_date=START)
-    return item
 
 
-def issue(community, *periods: str) -> None:
-    for key in periods:
-        bill_run_commit(acting_user=None, community_id=community.pk, period_key=key,
-                        today=timezone.localdate())
-
-
-def wallet_fen(unit) -> int:
-    wallet = PrepaidWallet.objects.filter(unit=unit).first()
-    return wallet.balance_fen if wallet else 0
-
-
-def check_ok() -> None:
-    call_command("linli_check", stdout=io.StringIO())  # SystemExit(1) on any violation
 
 
 def unit_url(unit) -> str:

@@ -5,26 +5,19 @@ read-only payment pages of the console."""
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 import re
 import threading
-from decimal import Decimal
+from functools import partial
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
-from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from linli import testing as t
 from linli.billing.models import Bill, BillingSettings
 from linli.billing.selectors import bill_with_balance
-from linli.billing.services import config
-from linli.billing.services.bill_run import bill_run_commit
 from linli.payments.models import (
     Channel,
     Payment,
@@ -38,44 +31,17 @@ from linli.payments.services import (
     prepaid_deposit,
     prepaid_pay_bills,
 )
+from linli.payments.tests import helpers
+from linli.payments.tests.helpers import check_ok, grant, issue, wallet_fen
 from linli.staff.models import Role
 
-START = dt.date(2024, 1, 1)
+# A fixed monthly charge per unit with no late fee: amounts easy to follow.
+fixed_fee = partial(helpers.fixed_fee, name="公摊水电", category="shared")
 
 
-def grant(user, *perms: str):
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    return user
 
 
-def fixed_fee(community, price: str = "100.00", name: str = "公摊水电"):
-    """A fixed monthly charge per unit with no late fee: amounts easy to follow."""
-    item = config.fee_item_create(acting_user=None, community=community, name=name,
-                                  category="shared")
-    std = config.standard_create(acting_user=None, fee_item=item, name=name,
-                                 method="fixed_unit", due_days=30)
-    config.standard_rate_add(acting_user=None, standard=std, effective_from=START,
-                             unit_price=Decimal(price))
-    config.binding_create(acting_user=None, standard=std, scope="community", start_date=START)
-    return item
 
-
-def issue(community, *periods: str) -> None:
-    for period in periods:
-        bill_run_commit(acting_user=None, community_id=community.pk, period_key=period,
-                        today=timezone.localdate())
-
-
-def wallet_fen(unit) -> int:
-    wallet = PrepaidWallet.objects.filter(unit=unit).first()
-    return wallet.balance_fen if wallet else 0
-
-
-def check_ok() -> None:
-    call_command("linli_check", stdout=io.StringIO())  # SystemExit(1) on any violation
 
 
 @pytest.fixture
