@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "linli.billing",
     "linli.payments",
     "linli.receipts",
+    "linli.owners",
+    "linli.portal",
     "linli.console",
 ]
 

@@ -14,5 +14,7 @@ urlpatterns = [
     path("console/", admin.site.urls),
     path("pay/", include("linli.payments.urls_pay")),
     path("r/", include("linli.receipts.urls_public")),
+    path("m/account/", include("linli.owners.urls")),
+    path("m/", include("linli.portal.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]

@@ -1,0 +1,5 @@
+from django.http import HttpResponse
+
+
+def signin(request):
+    return HttpResponse("sign-in")
