@@ -164,8 +164,10 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def wait_until_ready(supervisor: Supervisor, *, health_url: str, timeout_s: float = 60.0) -> None:
-    """Return once ``health_url`` answers 200 and a worker has run a ``ping`` job."""
+def wait_until_ready(supervisor: Supervisor, *, health_url: str, timeout_s: float = 60.0,
+                     worker: bool = True) -> None:
+    """Return once ``health_url`` answers 200 and (``worker``) a worker has run a
+    ``ping`` job."""
     deadline = time.monotonic() + timeout_s
     last_answer = _("no answer")
     while True:
@@ -184,7 +186,8 @@ def wait_until_ready(supervisor: Supervisor, *, health_url: str, timeout_s: floa
                 % {"url": health_url, "seconds": timeout_s, "answer": last_answer}
             )
         supervisor.sleep(0.2)
-    _wait_for_worker(supervisor, deadline)
+    if worker:
+        _wait_for_worker(supervisor, deadline)
 
 
 def _wait_for_worker(supervisor: Supervisor, deadline: float) -> None:

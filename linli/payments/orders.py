@@ -304,6 +304,17 @@ def order_cancel(order: PaymentOrder, *, acting_user=None) -> PaymentOrder:
     return locked
 
 
+def orders_close_for_bills(bill_ids, *, acting_user=None) -> int:
+    """Close the open orders holding any of ``bill_ids`` (the bills were just paid
+    another way, e.g. at the counter); the janitor closes them at the gateway. Money
+    that still arrives for them is recorded as a late payment. Returns how many."""
+    order_ids = set(PaymentOrderBill.objects.filter(bill_id__in=list(bill_ids), open=True)
+                    .values_list("order_id", flat=True))
+    for order in PaymentOrder.objects.filter(pk__in=order_ids).order_by("pk"):
+        order_cancel(order, acting_user=acting_user)
+    return len(order_ids)
+
+
 # --- applying money the gateway reports ---------------------------------------------
 
 

@@ -369,14 +369,16 @@ def test_demo_command_without_serving(db):
 class DemoProcess:
     """`linli demo` as a user runs it, in its own data folder (SQLite, jobs in SQLite)."""
 
-    def __init__(self, home, port: int) -> None:
+    def __init__(self, home, port: int, paysim_port: int) -> None:
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
         env["LINLI_HOME"] = str(home)
         self.port = port
+        self.paysim_port = paysim_port
         self.lines: list[str] = []
         self.ready = threading.Event()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "linli.cli", "demo", "--port", str(port)],
+            [sys.executable, "-m", "linli.cli", "demo", "--port", str(port),
+             "--paysim-port", str(paysim_port)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
         )
@@ -385,7 +387,9 @@ class DemoProcess:
     def _read(self) -> None:
         for line in self.process.stdout:
             self.lines.append(line)
-            if line.strip() == _("Press Ctrl-C to stop the web server and the worker."):
+            if line.strip() == _(
+                "Press Ctrl-C to stop the web server, the worker and the simulators."
+            ):
                 self.ready.set()  # the last line `linli demo` prints once it is ready
 
     @property
@@ -399,13 +403,14 @@ class DemoProcess:
             assert time.monotonic() < deadline, self.output
 
     def children(self) -> dict[str, int]:
-        """``web`` and ``worker`` pids; each leads its own process group."""
+        """``web``, ``worker`` and ``paysim`` pids; each leads its own process group."""
         ps = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(self.process.pid)],
                             capture_output=True, text=True)
         found = {}
         for line in ps.stdout.splitlines():
             pid, args = line.split(None, 1)
-            found["web" if "gunicorn" in args else "worker"] = int(pid)
+            kind = "web" if "gunicorn" in args else "paysim" if "paysim" in args else "worker"
+            found[kind] = int(pid)
         return found
 
     def stop(self, signum=signal.SIGINT) -> int:
@@ -426,8 +431,9 @@ def _group_gone(pgid: int) -> bool:
     return False
 
 
-def _free_port() -> int:
-    return next(p for p in range(8770, 8870) if port_is_free("127.0.0.1", p))
+def _free_ports() -> tuple[int, int]:
+    free = (p for p in range(8770, 8970) if port_is_free("127.0.0.1", p))
+    return next(free), next(free)
 
 
 @pytest.fixture(scope="module")
@@ -450,7 +456,7 @@ def _log_in(base: str, username: str) -> urllib.request.OpenerDirector:
 
 
 def test_linli_demo_serves_web_and_worker_until_ctrl_c(demo_home):
-    demo = DemoProcess(demo_home, _free_port())
+    demo = DemoProcess(demo_home, *_free_ports())
     try:
         demo.wait_ready()
         base = f"http://127.0.0.1:{demo.port}"
@@ -464,7 +470,9 @@ def test_linli_demo_serves_web_and_worker_until_ctrl_c(demo_home):
         # 锦绣苑's buildings are 幢, 翠湖花园's are 栋: only the former may appear.
         assert "1幢" in units and not re.search(r"\d栋", units)
         children = demo.children()
-        assert set(children) == {"web", "worker"}
+        assert set(children) == {"web", "worker", "paysim"}
+        sim = no_proxy.open(f"http://127.0.0.1:{demo.paysim_port}/").read().decode()
+        assert "非真实资金" in sim
     finally:
         returncode = demo.stop(signal.SIGINT)
     assert returncode == 0, demo.output
@@ -473,7 +481,7 @@ def test_linli_demo_serves_web_and_worker_until_ctrl_c(demo_home):
 
 
 def test_linli_demo_stops_everything_and_fails_when_a_child_dies(demo_home):
-    demo = DemoProcess(demo_home, _free_port())  # the demo is loaded already: no reload
+    demo = DemoProcess(demo_home, *_free_ports())  # the demo is loaded already: no reload
     try:
         demo.wait_ready()
         assert _("The demo data is already loaded; nothing new was created.") in demo.output
@@ -487,7 +495,7 @@ def test_linli_demo_stops_everything_and_fails_when_a_child_dies(demo_home):
 
 
 def test_linli_demo_stops_cleanly_on_sigterm(demo_home):
-    demo = DemoProcess(demo_home, _free_port())
+    demo = DemoProcess(demo_home, *_free_ports())
     try:
         demo.wait_ready()
         children = demo.children()

@@ -6,7 +6,7 @@ Included before the admin, so these paths must never be an admin model's name
 
 from django.urls import path
 
-from linli.payments.counter import views
+from linli.payments.counter import scan, views
 
 app_name = "counter"
 
@@ -15,6 +15,10 @@ urlpatterns = [
     path("counter/units/<int:unit_id>/", views.unit_page, name="unit"),
     path("counter/units/<int:unit_id>/deposit/", views.unit_deposit, name="deposit"),
     path("counter/payments/<int:pk>/", views.payment_page, name="payment"),
+    path("counter/units/<int:unit_id>/scan/", scan.scan_start, name="scan"),
+    path("counter/orders/<int:pk>/", scan.order_page, name="order"),
+    path("counter/orders/<int:pk>/status/", scan.order_status, name="order-status"),
+    path("counter/orders/<int:pk>/close/", scan.order_close, name="order-close"),
     path("takings/", views.takings, name="takings"),
     path("takings/print/", views.takings_print, name="takings-print"),
     path("takings/export.xlsx", views.takings_xlsx, name="takings-xlsx"),

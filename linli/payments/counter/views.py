@@ -54,7 +54,9 @@ from linli.payments.counter.forms import (
     SearchForm,
     TakingsForm,
 )
+from linli.payments.counter.scan import scan_channels
 from linli.payments.models import COUNTER_CHANNELS, Channel, Payment, PaymentAllocation
+from linli.payments.orders import orders_close_for_bills
 from linli.payments.services import PaymentError, payment_record, prepaid_deposit
 from linli.staff.models import Role
 from linli.staff.scope import communities_for, community_ids_for, require_community_in_scope
@@ -294,6 +296,9 @@ def unit_page(request: HttpRequest, unit_id: int) -> HttpResponse:
             try:
                 if request.POST.get("action") == "confirm":
                     payment = _record(request, unit, form, today)
+                    # An owner's QR code or phone payment for these bills must not
+                    # take the money a second time.
+                    orders_close_for_bills(form.cleaned_data["bills"], acting_user=request.user)
                     return HttpResponseRedirect(_result_url(payment))
                 review = _check(unit, form, today)
             except BillsChanged as exc:
@@ -358,6 +363,7 @@ def _render_unit(request: HttpRequest, unit: Unit, today: dt.date, *, form: Coun
         "statement_url": reverse("billing:unit-statement", args=[unit.pk])
         if request.user.has_perm("billing.view_bill") else None,
         "desk_url": reverse("counter:desk"),
+        "scan_channels": scan_channels(unit.community_id) if dues else [],
     }
     return TemplateResponse(request, "payments/counter/unit.html", context)
 

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import unicodedata
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from linli.core.management.commands.linli_serve import gunicorn_argv
 from linli.demo.data import DEMO_PASSWORD, DemoRefused, DemoSummary, load_demo
+from linli.demo.payments import provision_demo_merchants
 from linli.demo.serve import (
     Child,
     ChildExited,
@@ -41,12 +43,21 @@ class Command(BaseCommand):
             "--port", type=int, default=int(os.environ.get("PORT", 8000)),
             help="web server port (default 8000, or $PORT)",
         )
+        parser.add_argument(
+            "--paysim-port", type=int, default=None,
+            help="port of the local payment simulators (default: web port + 100)",
+        )
 
-    def handle(self, *args, no_serve: bool = False, port: int = 8000, **options):
-        if not no_serve and not port_is_free(HOST, port):
-            raise CommandError(
-                _("Port %(port)d is already in use; choose another with --port.") % {"port": port}
-            )
+    def handle(self, *args, no_serve: bool = False, port: int = 8000,
+               paysim_port: int | None = None, **options):
+        paysim_port = paysim_port or port + 100
+        if not no_serve:
+            for p, option in ((port, "--port"), (paysim_port, "--paysim-port")):
+                if not port_is_free(HOST, p):
+                    raise CommandError(
+                        _("Port %(port)d is already in use; choose another with %(option)s.")
+                        % {"port": p, "option": option}
+                    )
         self.stdout.write(_("Data folder: %(path)s") % {"path": settings.LINLI_HOME})
         self.stdout.write(_("Database: %(db)s") % {"db": _database_label()})
         self.stdout.write(_("Job queue: %(store)s") % {"store": settings.HUEY["huey_class"]})
@@ -57,14 +68,23 @@ class Command(BaseCommand):
         except DemoRefused as exc:
             raise CommandError(str(exc)) from exc
         self.write_summary(summary)
+        opened = provision_demo_merchants(
+            site_url=f"http://{HOST}:{port}", paysim_url=f"http://{HOST}:{paysim_port}",
+            state_dir=Path(settings.LINLI_HOME) / "paysim",
+        )
+        self.stdout.write(
+            _("Payment simulators: WeChat Pay, Alipay and sandbox merchant accounts ready "
+              "for every community (%(opened)d opened now; not real money).")
+            % {"opened": opened}
+        )
         if no_serve:
             self.write_logins(summary)
             self.stdout.write(_("Run `linli demo` without --no-serve to start the web site."))
             return
-        self.serve(port, summary)
+        self.serve(port, paysim_port, summary)
 
     # --- serving ------------------------------------------------------------------------
-    def serve(self, port: int, summary: DemoSummary) -> None:
+    def serve(self, port: int, paysim_port: int, summary: DemoSummary) -> None:
         web = Child(
             _("web server"),
             [*gunicorn_argv(host=HOST, port=port, workers=2), "--graceful-timeout", "10"],
@@ -75,7 +95,15 @@ class Command(BaseCommand):
             [sys.executable, "-m", "linli.cli", "worker"],
             signal.SIGINT,
         )
-        supervisor = Supervisor([web, worker], env=child_env())
+        paysim = Child(
+            _("payment simulator"),
+            [sys.executable, "-m", "linli.cli", "paysim", "--port", str(paysim_port),
+             "--home", str(settings.LINLI_HOME)],
+            signal.SIGTERM,
+        )
+        env = child_env()
+        env["LINLI_DEMO"] = "1"  # the sandbox channel and the demo help pages
+        supervisor = Supervisor([web, worker, paysim], env=env)
         supervisor.install_signal_handlers()
         failure: str | None = None
         self.stdout.write(_("Starting the web server and the background worker..."))
@@ -88,7 +116,9 @@ class Command(BaseCommand):
                 % {"web": web.pid, "worker": worker.pid}
             )
             wait_until_ready(supervisor, health_url=f"http://{HOST}:{port}/healthz")
-            self.write_ready(port, summary)
+            wait_until_ready(supervisor, health_url=f"http://{HOST}:{paysim_port}/",
+                             worker=False)
+            self.write_ready(port, paysim_port, summary)
             while True:
                 supervisor.sleep(0.5)
         except StopRequested:
@@ -127,7 +157,7 @@ class Command(BaseCommand):
             ) % c
         )
 
-    def write_ready(self, port: int, summary: DemoSummary) -> None:
+    def write_ready(self, port: int, paysim_port: int, summary: DemoSummary) -> None:
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(_("ready")))
         self.stdout.write(
@@ -135,7 +165,10 @@ class Command(BaseCommand):
             % {"url": f"http://{HOST}:{port}/console/"}
         )
         self.write_logins(summary)
-        self.stdout.write(_("Press Ctrl-C to stop the web server and the worker."))
+        self.stdout.write(
+            _("Payment simulators (not real money): %(url)s") % {"url": f"http://{HOST}:{paysim_port}/"}
+        )
+        self.stdout.write(_("Press Ctrl-C to stop the web server, the worker and the simulators."))
         self.stdout.flush()
 
     def write_logins(self, summary: DemoSummary) -> None:
