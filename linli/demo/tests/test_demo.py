@@ -396,7 +396,7 @@ class DemoProcess:
     def output(self) -> str:
         return "".join(self.lines)
 
-    def wait_ready(self, timeout_s: float = 90) -> None:
+    def wait_ready(self, timeout_s: float = 300) -> None:  # loading the data is slow on a busy machine
         deadline = time.monotonic() + timeout_s
         while not self.ready.wait(0.2):
             assert self.process.poll() is None, self.output
