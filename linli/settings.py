@@ -52,6 +52,9 @@ FIELD_ENCRYPTION_KEYS = _persistent_secret(
 
 DEBUG = _env_flag("LINLI_DEBUG")
 ALLOWED_HOSTS = [h for h in os.environ.get("LINLI_ALLOWED_HOSTS", "*").split(",") if h]
+# The address owners reach the site at (QR codes on receipts and posters); empty: the
+# host of the request that made them.
+LINLI_PUBLIC_URL = os.environ.get("LINLI_PUBLIC_URL", "").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [
     o for o in os.environ.get("LINLI_CSRF_TRUSTED_ORIGINS", "").split(",") if o
 ]

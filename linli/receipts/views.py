@@ -12,6 +12,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from linli.core.audit import audit_record
+from linli.core.http import public_url
 from linli.core.models import AuditEvent
 from linli.money import format_fen
 from linli.receipts.models import Receipt
@@ -24,8 +25,7 @@ PDF_PERMISSION = "payments.view_payment"
 
 def verify_url(request: HttpRequest, receipt: Receipt) -> str:
     """The absolute URL of the receipt's public verify page (what its QR code opens)."""
-    path = reverse("receipts_public:verify", args=[verify_token(receipt)])
-    return request.build_absolute_uri(path)
+    return public_url(request, reverse("receipts_public:verify", args=[verify_token(receipt)]))
 
 
 @staff_member_required

@@ -83,3 +83,12 @@ def test_the_url_printed_in_the_qr_code_opens_the_genuine_page(client, receipt):
     assert url.startswith("http://wuye.example.com/r/")
     response = client.get(url.removeprefix("http://wuye.example.com"))
     assert response.status_code == 200 and receipt.number in response.content.decode()
+
+
+def test_the_qr_code_opens_the_public_address_when_one_is_set(rf, settings):
+    from linli.core.http import public_url
+
+    request = rf.get("/console/receipts/1/pdf/", HTTP_HOST="10.0.0.5:8000")
+    assert public_url(request, "/r/abc") == "http://10.0.0.5:8000/r/abc"
+    settings.LINLI_PUBLIC_URL = "https://pay.example.com"
+    assert public_url(request, "/r/abc") == "https://pay.example.com/r/abc"
