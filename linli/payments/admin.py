@@ -43,6 +43,7 @@ from linli.payments.models import (
     PrepaidMovement,
     PrepaidWallet,
 )
+from linli.receipts.selectors import receipt_pdf_link
 from linli.staff.models import Role
 
 
@@ -72,8 +73,9 @@ class PaymentAdmin(ReadOnlyAdmin):
     search_fields = ["unit__room_no", "payer_name", "reference"]
     list_select_related = ["community", "unit__building", "cashier"]
     fields = ["community", "unit", "channel", "amount", "received", "cashier", "payer_name",
-              "reference", "note", "allocation_table", "prepaid_table", "statement"]
-    readonly_fields = ["amount", "received", "allocation_table", "prepaid_table", "statement"]
+              "reference", "note", "receipt_pdf", "allocation_table", "prepaid_table", "statement"]
+    readonly_fields = ["amount", "received", "receipt_pdf", "allocation_table", "prepaid_table",
+                       "statement"]
 
     @admin.display(description=_("received"), ordering="received_at")
     def received(self, obj):
@@ -104,6 +106,10 @@ class PaymentAdmin(ReadOnlyAdmin):
     @admin.display(description=_("unit statement"))
     def statement(self, obj):
         return statement_link(obj.unit_id)
+
+    @admin.display(description=_("receipt"))
+    def receipt_pdf(self, obj):
+        return receipt_pdf_link(obj)
 
 
 @admin.register(PrepaidWallet)

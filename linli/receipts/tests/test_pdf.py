@@ -144,6 +144,9 @@ def test_console_lists_receipts_with_their_pdf_and_shows_one_read_only(receipt, 
     assert cashier_client.post(
         reverse("admin:receipts_receipt_delete", args=[receipt.pk]), {"post": "yes"}
     ).status_code == 403
+    payment = cashier_client.get(reverse("admin:payments_payment_change",
+                                         args=[receipt.payment_id])).content.decode()
+    assert reverse("receipts:pdf", args=[receipt.pk]) in payment  # the payment links its receipt
 
 
 def test_each_documents_font_has_its_own_characters_whatever_came_before():
