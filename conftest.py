@@ -22,6 +22,13 @@ def estate(db):
     return data
 
 
+def pytest_configure(config):
+    """The tests pay through the sandbox channel, which production refuses."""
+    from django.conf import settings
+
+    settings.LINLI_SANDBOX_PAYMENTS = True
+
+
 def pytest_sessionstart(session):
     """Under CI's PostgreSQL run (LINLI_REQUIRE_SERVICES=1) a missing service is a
     failure, never a silent fallback to SQLite or a skipped test."""

@@ -7,7 +7,8 @@ from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from linli.payments.models import MerchantAccount
+from linli.payments.gateways import sandbox_enabled
+from linli.payments.models import Channel, MerchantAccount
 from linli.payments.notifications import notification_receive, request_headers
 
 
@@ -16,7 +17,7 @@ from linli.payments.notifications import notification_receive, request_headers
 def notify(request, channel: str, account_id: int):
     account = (MerchantAccount.objects.select_related("community")
                .filter(pk=account_id, channel=channel).first())
-    if account is None:
+    if account is None or (channel == Channel.SANDBOX and not sandbox_enabled()):
         raise Http404("no such merchant account")
     ack = notification_receive(account, headers=request_headers(request.META),
                                body=request.body, remote_addr=request.META.get("REMOTE_ADDR"))

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from linli.money import format_fen
-from linli.payments.gateways import gateway_for
+from linli.payments.gateways import gateway_for, sandbox_enabled
 from linli.payments.gateways.base import GatewayError
 from linli.payments.models import Channel, PaymentOrder
 from linli.payments.views_notify import notify
@@ -34,7 +34,7 @@ def sandbox_deliver(order: PaymentOrder, headers: dict[str, str], body: bytes) -
 def sandbox_page(request, out_trade_no: str):
     order = (PaymentOrder.objects.select_related("account")
              .filter(out_trade_no=out_trade_no, channel=Channel.SANDBOX).first())
-    if order is None:
+    if order is None or not sandbox_enabled():
         raise Http404("no such order")
     message = ""
     if request.method == "POST":

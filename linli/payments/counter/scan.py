@@ -22,6 +22,7 @@ from linli.billing.statement import bill_label
 from linli.money import format_fen
 from linli.payments.counter import selectors as sel
 from linli.payments.counter.forms import KEY_RE
+from linli.payments.gateways import sandbox_enabled
 from linli.payments.gateways.base import PayMode
 from linli.payments.models import Channel, MerchantAccount, PaymentOrder
 from linli.payments.orders import OrderError, order_cancel, order_create
@@ -39,6 +40,8 @@ def scan_channels(community_id: int) -> list[tuple[str, str]]:
     found = set(MerchantAccount.objects.filter(community_id=community_id, enabled=True,
                                                channel__in=list(SCAN_MODES))
                 .values_list("channel", flat=True))
+    if not sandbox_enabled():
+        found.discard(Channel.SANDBOX)
     return [(c.value, c.label) for c in SCAN_MODES if c in found]
 
 

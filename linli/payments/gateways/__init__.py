@@ -7,7 +7,15 @@ lives in its own package: ``wechat`` (wechatpayv3), ``alipay`` (python-alipay-sd
 
 from __future__ import annotations
 
-from linli.payments.gateways.base import Gateway, MerchantConfig
+from linli.payments.gateways.base import Gateway, GatewayError, MerchantConfig
+
+
+def sandbox_enabled() -> bool:
+    """The sandbox (模拟支付) takes no real money, so it works only where that is the
+    point: the demo (``LINLI_DEMO``) or where it is switched on explicitly."""
+    from django.conf import settings
+
+    return bool(getattr(settings, "LINLI_SANDBOX_PAYMENTS", False))
 
 
 def gateway_for(config: MerchantConfig) -> Gateway:
@@ -21,6 +29,9 @@ def gateway_for(config: MerchantConfig) -> Gateway:
         return AlipayGateway(config)
     if config.channel == "sandbox":
         from linli.payments.gateways.sandbox import SandboxGateway
+
+        if not sandbox_enabled():
+            raise GatewayError("SANDBOX_DISABLED", "the sandbox works only in the demo")
 
         return SandboxGateway(config)
     raise ValueError(f"no gateway for channel {config.channel!r}")

@@ -108,3 +108,16 @@ def test_cancel_closes_the_order_and_a_cash_payment_closes_open_orders(client, d
     phone_order.refresh_from_db()
     assert phone_order.status == PaymentOrder.Status.CLOSED and phone_order.close_at_gateway
     check_ok()
+
+
+def test_outside_the_demo_the_sandbox_takes_nothing(client, desk, settings):
+    scan(client, desk)
+    order = PaymentOrder.objects.get()
+    settings.LINLI_SANDBOX_PAYMENTS = False
+    page = client.get(reverse("counter:unit", args=[desk["unit"].pk])).content.decode()
+    assert 'id="counter-scan-sandbox"' not in page
+    assert client.post(reverse("pay:sandbox-page", args=[order.out_trade_no])).status_code == 404
+    assert client.post(order.account.notify_path(), data=b"{}",
+                       content_type="application/json").status_code == 404
+    order.refresh_from_db()
+    assert order.is_open and not Payment.objects.exists()
