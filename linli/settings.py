@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "linli.receipts",
     "linli.owners",
     "linli.portal",
+    "linli.refunds",
     "linli.console",
 ]
 
@@ -91,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "linli.owners.middleware.OwnerSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -162,6 +164,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# --- owner accounts (linli.owners) ----------------------------------------------
+# Where SMS codes go: a dotted path to a backend class (linli/owners/sms.py). The log
+# backend writes codes to the server log; a test run keeps them in memory
+# (linli.owners.sms.outbox, like Django's mail.outbox).
+LINLI_SMS_BACKEND = os.environ.get("LINLI_SMS_BACKEND") or (
+    "linli.owners.sms.MemoryBackend" if "pytest" in sys.modules else "linli.owners.sms.LogBackend"
+)
+# The demo: shows the latest SMS codes and demo owners on /m/account/demo-codes/.
+LINLI_DEMO = _env_flag("LINLI_DEMO")
 
 # --- i18n ---------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

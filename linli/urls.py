@@ -11,10 +11,13 @@ urlpatterns = [
     path("console/billing/", include("linli.billing.urls")),
     path("console/payments/", include("linli.payments.counter.urls")),
     path("console/receipts/", include("linli.receipts.urls")),
+    path("console/refunds/", include("linli.refunds.urls")),
+    path("console/portal/", include("linli.portal.urls_console")),
     path("console/", admin.site.urls),
     path("pay/", include("linli.payments.urls_pay")),
     path("r/", include("linli.receipts.urls_public")),
     path("m/account/", include("linli.owners.urls")),
+    path("m/refunds/", include("linli.refunds.urls_portal")),
     path("m/", include("linli.portal.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]

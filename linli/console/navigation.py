@@ -20,6 +20,7 @@ GROUPS = [
         (_("Parking spaces"), "local_parking", "admin:estate_parkingspace_changelist", "estate.view_parkingspace"),
         (_("People"), "group", "admin:estate_person_changelist", "estate.view_person"),
         (_("Occupancies"), "badge", "admin:estate_occupancy_changelist", "estate.view_occupancy"),
+        (_("Home binding requests"), "how_to_reg", "admin:owners_bindingrequest_changelist", "owners.view_bindingrequest"),
         (_("Import from Excel"), "upload_file", "console:estate-import", "estate.import_estate"),
     ]),
     (_("Billing"), [
@@ -48,7 +49,10 @@ GROUPS = [
         (_("Payment settings"), "tune", "admin:payments_communitypaymentsettings_changelist", "payments.view_communitypaymentsettings"),
     ]),
     (_("Refunds"), [
-        (_("Refund requests"), "currency_exchange", "admin:refunds_refundrequest_changelist", "refunds.view_refundrequest"),
+        (_("Refund applications"), "currency_exchange", "admin:refunds_refundapplication_changelist", "refunds.view_refundapplication"),
+        (_("Refund payouts"), "undo", "admin:refunds_refundpayout_changelist", "refunds.view_refundpayout"),
+        (_("Refund vouchers"), "receipt_long", "admin:refunds_refundvoucher_changelist", "refunds.view_refundvoucher"),
+        (_("Refund policies"), "policy", "admin:refunds_refundpolicy_changelist", "refunds.view_refundpolicy"),
     ]),
     (_("Messages"), [
         (_("Message threads"), "forum", "admin:notify_thread_changelist", "notify.view_thread"),

@@ -48,9 +48,12 @@ class LoadResult:
 
 
 def fire(base_url: str, requests: list[Req], *, concurrency: int,
-         timeout: float = 30.0) -> LoadResult:
+         timeout: float = 30.0, duration_s: float | None = None) -> LoadResult:
     """Send ``requests`` (in order, ``concurrency`` at a time); return what happened.
-    A request that fails at the socket level counts with status 0."""
+    A request that fails at the socket level counts with status 0.
+
+    With ``duration_s``, the list is sent round and round until that many seconds have
+    passed (requests in flight then still finish and count)."""
     parts = urlsplit(base_url)
     host, port = parts.hostname, parts.port or 80
     cursor = itertools.count()
@@ -58,14 +61,21 @@ def fire(base_url: str, requests: list[Req], *, concurrency: int,
     statuses: Counter = Counter()
     lock = threading.Lock()
 
+    deadline = None if duration_s is None else time.perf_counter() + duration_s
+
     def worker() -> None:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
         mine_lat, mine_status = [], Counter()
         while True:
             i = next(cursor)
-            if i >= len(requests):
+            if deadline is None:
+                if i >= len(requests):
+                    break
+                req = requests[i]
+            elif time.perf_counter() >= deadline or not requests:
                 break
-            req = requests[i]
+            else:
+                req = requests[i % len(requests)]
             started = time.perf_counter()
             try:
                 conn.request(req.method, req.path, body=req.body or None, headers=req.headers)

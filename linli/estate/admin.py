@@ -11,6 +11,7 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminTextInputWidget
 
+from linli.console.html import link
 from linli.console.scoping import ScopedAdmin, ScopedTabularInline
 from linli.core.validators import mask_id_number, normalise_id_number, validate_id_number
 from linli.estate.models import (
@@ -33,6 +34,14 @@ class CommunityAdmin(ScopedAdmin):
     # "company" offers choices to a platform superuser only (staff see one company).
     list_filter = ["company", "city"]
     list_select_related = ["company"]
+    readonly_fields = ["portal_poster"]
+
+    @admin.display(description=_("Scan-to-pay poster"))
+    def portal_poster(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        return link(reverse("portal_console:poster", args=[obj.pk]),
+                    _("Poster with the owner portal's QR code (PDF)"))
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "company" and not request.user.is_superuser:

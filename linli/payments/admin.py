@@ -73,8 +73,8 @@ class PaymentAdmin(ReadOnlyAdmin):
     search_fields = ["unit__room_no", "payer_name", "reference"]
     list_select_related = ["community", "unit__building", "cashier"]
     fields = ["community", "unit", "channel", "amount", "received", "cashier", "payer_name",
-              "reference", "note", "receipt_pdf", "allocation_table", "prepaid_table", "statement"]
-    readonly_fields = ["amount", "received", "receipt_pdf", "allocation_table", "prepaid_table",
+              "reference", "note", "receipt_pdf", "refund_link", "allocation_table", "prepaid_table", "statement"]
+    readonly_fields = ["amount", "received", "receipt_pdf", "refund_link", "allocation_table", "prepaid_table",
                        "statement"]
 
     @admin.display(description=_("received"), ordering="received_at")
@@ -110,6 +110,10 @@ class PaymentAdmin(ReadOnlyAdmin):
     @admin.display(description=_("receipt"))
     def receipt_pdf(self, obj):
         return receipt_pdf_link(obj)
+
+    @admin.display(description=_("refund"))
+    def refund_link(self, obj):
+        return _link(reverse("refunds:apply", args=[obj.pk]), _t("Apply for a refund"))
 
 
 @admin.register(PrepaidWallet)

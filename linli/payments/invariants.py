@@ -75,6 +75,8 @@ def clearing_matches_channel() -> tuple[int, list[str]]:
                 .values("community_id", "order__channel").annotate(total=Sum("amount_fen"))
                 .order_by()):
         expected[(row["community_id"], row["order__channel"])] -= row["total"]
+    for row in _refund_payouts_paid():  # refunds of owners' applications (refunds app)
+        expected[(row["community_id"], row["channel"])] -= row["total"]
     accounts = {CHANNEL_ACCOUNT[c]: c for c in ONLINE}
     ledger: dict[tuple[int, str], int] = defaultdict(int)
     for row in (JournalLine.objects.filter(account__in=list(accounts))
@@ -90,6 +92,18 @@ def clearing_matches_channel() -> tuple[int, list[str]]:
         if ledger.get((cid, channel), 0) != expected.get((cid, channel), 0)
     ]
     return len(set(expected) | set(ledger)), violations[:MAX_REPORTED]
+
+
+def _refund_payouts_paid():
+    """Online refunds paid out by the refunds app, per community and channel."""
+    from django.apps import apps
+
+    if not apps.is_installed("linli.refunds"):
+        return []
+    from linli.refunds.models import RefundPayout
+
+    return (RefundPayout.objects.filter(status=RefundPayout.Status.SUCCESS, channel__in=ONLINE)
+            .values("community_id", "channel").annotate(total=Sum("amount_fen")).order_by())
 
 
 @invariant("payments.bill_in_one_open_order",

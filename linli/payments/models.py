@@ -322,7 +322,8 @@ class PaymentOrder(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     expires_at = models.DateTimeField(_("expires"))
     code_url = models.CharField(_("QR code"), max_length=500, blank=True)
-    redirect_url = models.CharField(_("payment page"), max_length=1000, blank=True)
+    # A signed Alipay cashier URL with a return_url runs past 1,000 characters.
+    redirect_url = models.TextField(_("payment page"), blank=True)
     jsapi_params = models.JSONField(_("JSAPI parameters"), null=True, blank=True)
     gateway_error = models.CharField(_("gateway error"), max_length=255, blank=True)
     close_at_gateway = models.BooleanField(

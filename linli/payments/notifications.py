@@ -28,7 +28,7 @@ from django.utils import timezone
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.payments.gateways import gateway_for
-from linli.payments.gateways.base import Ack, NotificationRejected
+from linli.payments.gateways.base import Ack, Gateway, MerchantConfig, NotificationRejected
 from linli.payments.models import GatewayNotification, MerchantAccount, OrderRefund
 from linli.payments.orders import Applied, refund_settle, trade_apply
 
@@ -51,10 +51,29 @@ def request_headers(meta: dict) -> dict[str, str]:
     return headers
 
 
+# Adapters by merchant configuration, kept across requests: building a WeChat adapter
+# loads the merchant's RSA private key (the library's constructor does), which costs
+# ~50 ms of CPU (key checks) — more than verifying, decrypting and applying a
+# notification together.
+# The key is the whole configuration, so a changed key or secret makes a new adapter.
+_GATEWAYS: dict[MerchantConfig, Gateway] = {}
+_GATEWAYS_MAX = 64
+
+
+def _gateway(account: MerchantAccount) -> Gateway:
+    config = account.config()
+    gateway = _GATEWAYS.get(config)
+    if gateway is None:
+        if len(_GATEWAYS) >= _GATEWAYS_MAX:
+            _GATEWAYS.clear()
+        gateway = _GATEWAYS[config] = gateway_for(config)
+    return gateway
+
+
 def notification_receive(account: MerchantAccount, *, headers: dict[str, str], body: bytes,
                          remote_addr: str | None) -> Ack:
     """Handle one notification request for ``account``; returns the answer to send."""
-    gateway = gateway_for(account.config())
+    gateway = _gateway(account)
     with transaction.atomic():
         note = GatewayNotification.objects.create(
             channel=account.channel, account=account, community_id=account.community_id,
@@ -99,13 +118,28 @@ def _finish(note: GatewayNotification, outcome: str, *, error: str = "", out_tra
 
 
 def _refund(parsed) -> str:
-    """A refund result for one of our automatic refunds; others are stored only (the
-    refunds app reads them from the stored notifications)."""
+    """A refund result for one of our automatic refunds, or for a payout of the refunds
+    app (owners' applications); anything else is stored only."""
     refund = OrderRefund.objects.filter(out_refund_no=parsed.refund.out_refund_no).first()
     if refund is None:
-        return Outcome.IGNORED
+        return _application_refund(parsed)
     refund_settle(refund.pk, parsed.refund.state, refund_id_at_gateway=parsed.refund.refund_id,
                   reason=parsed.refund.reason)
+    return Outcome.APPLIED
+
+
+def _application_refund(parsed) -> str:
+    """A refund result for a payout of the refunds app (owners' applications)."""
+    from django.apps import apps
+
+    if not apps.is_installed("linli.refunds"):
+        return Outcome.IGNORED
+    from linli.refunds.payouts import payout_by_number, payout_settle
+
+    payout = payout_by_number(parsed.refund.out_refund_no)
+    if payout is None or payout.order is None or payout.order.out_trade_no != parsed.out_trade_no:
+        return Outcome.IGNORED
+    payout_settle(payout.pk, parsed.refund, source="notification")
     return Outcome.APPLIED
 
 

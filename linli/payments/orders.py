@@ -72,36 +72,30 @@ class OrderError(ValidationError):
 
 
 def payer_unit_ids(user) -> set[int]:
-    """Units a user without a staff role pays for.
+    """Units a user without a staff role pays for: the owners app's rule (an owner's
+    current occupancies marked "pays the fees", ``is_payer``)."""
+    from linli.owners.selectors import owner_payer_unit_ids
 
-    There is no owner login yet (the owner portal will replace this rule). The stub
-    rule: a user whose username is the mobile number of a person holding a current
-    occupancy marked "pays the fees" (``is_payer``) pays for that unit.
-    """
-    from linli.estate.models import Occupancy
-
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return set()
-    today = timezone.localdate()
-    return set(
-        Occupancy.objects.filter(person__mobile=user.get_username(), is_payer=True,
-                                 start_date__lte=today)
-        .exclude(end_date__lt=today).values_list("unit_id", flat=True)
-    )
+    return owner_payer_unit_ids(user)
 
 
 def can_pay(user, bill: Bill) -> bool:
     """May ``user`` start an online payment of ``bill``? Staff (a cashier or anyone who
     may take payments): any bill of their communities. Anyone else: bills of the units
     they pay for (``payer_unit_ids``)."""
+    return can_pay_for_unit(user, community_id=bill.community_id, unit_id=bill.unit_id)
+
+
+def can_pay_for_unit(user, *, community_id: int, unit_id: int) -> bool:
+    """``can_pay``'s rule for a unit itself (a prepaid top-up pays no bill)."""
     from linli.staff.scope import community_ids_for
 
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     if user.is_superuser or getattr(user, "staff", None) is not None:
-        return (bill.community_id in community_ids_for(user)
+        return (community_id in community_ids_for(user)
                 and user.has_perm("payments.add_payment"))
-    return bill.unit_id in payer_unit_ids(user)
+    return unit_id in payer_unit_ids(user)
 
 
 # --- creating an order ------------------------------------------------------------
@@ -136,9 +130,13 @@ def order_create(
     client_ip: str | None = None,
     client_info: dict | None = None,
     call_gateway: bool = True,
+    topup_fen: int | None = None,
 ) -> PaymentOrder:
     """Create an order for ``bill_ids`` (or every open bill of ``unit``) and the gateway
-    order behind it. Returns the order (the existing one for a repeated key)."""
+    order behind it. Returns the order (the existing one for a repeated key).
+
+    With ``topup_fen`` (and ``unit``, no bills) it is a prepaid top-up (预存): an order
+    with no bill lines whose whole amount becomes the unit's prepaid balance when paid."""
     if not idempotency_key or len(idempotency_key) > 80:
         raise OrderError(_("A request key of 1 to 80 characters is required."))
     try:
@@ -147,15 +145,22 @@ def order_create(
         raise OrderError(_("Unknown payment mode.")) from None
     body = {"channel": channel, "mode": str(mode), "unit": getattr(unit, "pk", None),
             "bills": sorted(set(bill_ids or [])), "client": client_info or {}}
+    if topup_fen is not None:
+        body["topup_fen"] = topup_fen
     key = f"{getattr(payer, 'pk', 'anon')}:{idempotency_key}"
     digest = _digest(body)
     existing = PaymentOrder.objects.filter(idempotency_key=key).first()
     if existing is not None:
         return _same_request(existing, digest)
     try:
-        order = _order_insert(payer=payer, channel=channel, mode=mode, key=key, digest=digest,
-                              unit=unit, bill_ids=bill_ids, client_ip=client_ip,
-                              client_info=client_info or {})
+        if topup_fen is not None:
+            order = _topup_insert(payer=payer, channel=channel, mode=mode, key=key,
+                                  digest=digest, unit=unit, amount_fen=topup_fen,
+                                  client_ip=client_ip, client_info=client_info or {})
+        else:
+            order = _order_insert(payer=payer, channel=channel, mode=mode, key=key,
+                                  digest=digest, unit=unit, bill_ids=bill_ids,
+                                  client_ip=client_ip, client_info=client_info or {})
     except IntegrityError:
         existing = PaymentOrder.objects.filter(idempotency_key=key).first()
         if existing is not None:
@@ -231,6 +236,45 @@ def _order_insert(*, payer, channel, mode, key, digest, unit, bill_ids, client_i
     audit_record(actor=payer, action=AuditEvent.Action.CREATE, obj=order,
                  summary=f"{channel} {amount_fen} fen, {len(lines)} bill(s)")
     return order
+
+
+TOPUP_MAX_FEN = 100_000_00  # 100,000 yuan: a typo guard, not a business rule
+
+
+@transaction.atomic
+def _topup_insert(*, payer, channel, mode, key, digest, unit, amount_fen, client_ip,
+                  client_info) -> PaymentOrder:
+    """A top-up order: no bill lines, the amount the payer chose."""
+    if unit is None:
+        raise OrderError(_("Say which unit to top up."))
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
+        raise OrderError(_("The amount must be more than zero."))
+    if amount_fen > TOPUP_MAX_FEN:
+        raise OrderError(_("A top-up can be at most 100,000 yuan."))
+    if not can_pay_for_unit(payer, community_id=unit.community_id, unit_id=unit.pk):
+        raise OrderError(_("You may not pay for this unit."))
+    account = MerchantAccount.objects.filter(community_id=unit.community_id, channel=channel,
+                                             enabled=True).first()
+    if account is None:
+        raise OrderError(_("This community does not take payments by this channel."))
+    now = timezone.now()
+    settings_ = CommunityPaymentSettings.for_community(unit.community_id)
+    order = PaymentOrder.objects.create(
+        community_id=unit.community_id, unit=unit, account=account, channel=channel,
+        mode=str(mode), out_trade_no=new_out_trade_no(), amount_fen=amount_fen,
+        description=(_("Prepaid top-up %(unit)s") % {"unit": unit})[:127],
+        payer=_person(payer), idempotency_key=key, request_digest=digest,
+        client_ip=client_ip, client_info=client_info, created_at=now,
+        expires_at=now + dt_minutes(settings_.order_expiry_minutes),
+    )
+    audit_record(actor=payer, action=AuditEvent.Action.CREATE, obj=order,
+                 summary=f"{channel} top-up {amount_fen} fen")
+    return order
+
+
+def is_topup(order: PaymentOrder) -> bool:
+    """A top-up is the order with no bill lines (``_topup_insert`` makes no others)."""
+    return not order.lines.exists()
 
 
 def dt_minutes(n: int):
@@ -380,11 +424,13 @@ def _apply_locked(account, order, trade, *, source, notification) -> Applied:
         return _to_suspense(account, order, trade, received_at, notification)
     was_status = order.status
     bill_ids = list(order.lines.values_list("bill_id", flat=True).order_by("bill_id"))
+    topup = not bill_ids  # a prepaid top-up: all of it is the point, never "excess"
     payment = payment_record(
         acting_user=None, unit=order.unit, channel=channel, amount_fen=trade.amount_fen,
         bill_ids=bill_ids, idempotency_key=f"{channel}:{trade.transaction_id}",
         received_at=received_at, reference=trade.transaction_id,
         note=f"order {order.out_trade_no} ({source})",
+        excess_kind=PrepaidMovement.Kind.DEPOSIT if topup else PrepaidMovement.Kind.EXCESS,
     )
     GatewayTransaction.objects.create(
         community_id=order.community_id, channel=channel, transaction_id=trade.transaction_id,
@@ -399,7 +445,7 @@ def _apply_locked(account, order, trade, *, source, notification) -> Applied:
         order.payment = payment
         order.save(update_fields=["status", "finished_at", "transaction_id", "payment"])
         PaymentOrderBill.objects.filter(order=order, open=True).update(open=False)
-    excess_fen = getattr(payment, "excess_fen", None)
+    excess_fen = 0 if topup else getattr(payment, "excess_fen", None)
     if excess_fen is None:  # an existing payment returned by its idempotency key
         excess_fen = sum(m.amount_fen for m in payment.prepaid_movements.all()
                          if m.kind == PrepaidMovement.Kind.EXCESS)

@@ -182,6 +182,9 @@ class Faults:
     notify_bad_signature_next: int = 0
     notify_duplicate_next: int = 0  # next N notifications are delivered twice
     refund_not_enough_next: int = 0  # next N refunds: 403 NOT_ENOUGH (merchant balance)
+    # next N refund requests are applied, then answered 500 SYSTEM_ERROR: the merchant
+    # sees a failure (or a timeout) for a refund the gateway did accept
+    refund_error_after_accept_next: int = 0
 
 
 class _SignedDelivery(Delivery):
@@ -371,8 +374,18 @@ class WeChatSim:
             status, data = self._route(request, merchant)
         except ApiError as exc:
             status, data = exc.status, {"code": exc.code, "message": exc.message}
+        if (request.method == "POST" and request.path == "/v3/refund/domestic/refunds"
+                and status == 200 and self._take_refund_error_after_accept()):
+            return Response.json({"code": "SYSTEM_ERROR", "message": "系统错误"}, 500)
         response = Response(status) if data is None else Response.json(data, status)
         return self._sign_response(response)
+
+    def _take_refund_error_after_accept(self) -> bool:
+        with self._lock:
+            if self.faults.refund_error_after_accept_next > 0:
+                self.faults.refund_error_after_accept_next -= 1
+                return True
+        return False
 
     def _authenticate(self, request: Request) -> Merchant:
         auth = request.headers.get("authorization", "")
@@ -870,7 +883,8 @@ class WeChatSim:
     def inject(self, kind: str, count: int = 1, **options) -> None:
         """Fault injection: kind is error | unsigned | wrong_serial | stale_timestamp |
         notify_wrong_serial | notify_stale_timestamp | notify_bad_signature |
-        notify_duplicate | refund_not_enough (next ``count``), or latency (``seconds``)."""
+        notify_duplicate | refund_not_enough | refund_error_after_accept (the refund is
+        applied, the answer is a 500) (next ``count``), or latency (``seconds``)."""
         f = self.faults
         with self._lock:
             if kind == "latency":
@@ -886,6 +900,7 @@ class WeChatSim:
                     "notify_bad_signature": "notify_bad_signature_next",
                     "notify_duplicate": "notify_duplicate_next",
                     "refund_not_enough": "refund_not_enough_next",
+                    "refund_error_after_accept": "refund_error_after_accept_next",
                 }.get(kind)
                 if attr is None:
                     raise ValueError(f"unknown fault {kind!r}")

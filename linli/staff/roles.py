@@ -62,6 +62,15 @@ PAYMENTS_ONLINE_FINANCE = {
     "payments.communitypaymentsettings": (VIEW,),
 }
 
+# Refund applications: change = approve / reject / retry / record a counter payout. Who
+# may approve which amount is decided further by each community's refund policy.
+REFUNDS_REVIEW = {
+    "refunds.refundapplication": (VIEW, ADD, CHANGE),
+    "refunds.refundpayout": (VIEW,),
+    "refunds.refundvoucher": (VIEW,),
+    "refunds.refundpolicy": (VIEW,),
+}
+
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     Role.COMPANY_ADMIN: {
         **ESTATE_ALL,
@@ -76,12 +85,18 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "staff.staffmember": (VIEW, ADD, CHANGE),
         "core.auditevent": (VIEW,),
         "ledger.journalentry": (VIEW,),
+        "owners.bindingrequest": (VIEW, CHANGE),  # change = approve / reject
+        **REFUNDS_REVIEW,
+        "refunds.refundpolicy": (VIEW, ADD, CHANGE),
     },
     Role.MANAGER: {
         **ESTATE_ALL,
         "estate.community": (VIEW, CHANGE),
         **BILLING_MANAGE,
         **PAYMENTS_TAKE,
+        "owners.bindingrequest": (VIEW, CHANGE),
+        **REFUNDS_REVIEW,
+        "refunds.refundpolicy": (VIEW, ADD, CHANGE),
         "core.auditevent": (VIEW,),
         "ledger.journalentry": (VIEW,),
     },
@@ -93,12 +108,14 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "billing.meter": (VIEW,),
         "billing.meterreading": (VIEW,),
         **PAYMENTS_TAKE,
+        **REFUNDS_REVIEW,
     },
     Role.FINANCE: {
         **ESTATE_VIEW,
         **BILLING_VIEW,
         **PAYMENTS_VIEW,
         **PAYMENTS_ONLINE_FINANCE,
+        **REFUNDS_REVIEW,
         "core.auditevent": (VIEW,),
         "ledger.journalentry": (VIEW,),
     },
@@ -106,6 +123,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         **ESTATE_VIEW,
         "estate.person": (VIEW, ADD, CHANGE),
         "estate.occupancy": (VIEW, ADD, CHANGE),
+        "owners.bindingrequest": (VIEW, CHANGE),
+        "refunds.refundapplication": (VIEW, ADD),  # apply for an owner
         # To answer owners' questions about their bills.
         "billing.feeitem": (VIEW,),
         "billing.bill": (VIEW,),

@@ -15,13 +15,14 @@ ledger is append-only. Either way the benchmark runs in a child process with
 DATABASE_URL set, so Django connects to the right database, and peak RSS is the
 child's own.
 
-Other benches (``notify``, ``portal``) add a sub-command to ``BENCHES``.
+``linli bench notify`` and ``linli bench portal`` (in ``linli.core.bench``) run the
+same way; each sub-command is a function in ``BENCHES`` that returns the figures, and
+the data they build comes from ``linli.core.bench.data`` (shared by all three).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import json
 import os
@@ -32,7 +33,6 @@ import sys
 import tempfile
 import time
 import uuid
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.management import call_command
@@ -40,40 +40,51 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
-from linli.billing.models import (
-    Bill,
-    BillingSettings,
-    Binding,
-    ChargeStandard,
-    FeeItem,
-    StandardRate,
-)
+from linli.billing.models import Bill
 from linli.billing.services.bill_run import bill_run_commit
-from linli.core.bulk import insert_raw, insert_rows
-from linli.estate.models import Building, Community, Company, ParkingSpace, Unit
+from linli.core.bench.data import analyze, build_community
+from linli.core.bulk import insert_raw
 
 CHILD_ENV = "LINLI_BENCH_CHILD"
-UNITS_PER_BUILDING = 200
-CHUNK = 5000
 
 
 class Command(BaseCommand):
-    help = "Benchmarks that print one JSON line of figures (billing, ...)."
+    help = "Benchmarks that print one JSON line of figures (billing, notify, portal)."
 
     def add_arguments(self, parser):
-        benches = parser.add_subparsers(dest="bench", required=True, metavar="{billing}")
+        benches = parser.add_subparsers(dest="bench", required=True,
+                                        metavar="{billing,notify,portal}")
         billing = benches.add_parser("billing", help="one committed bill run of N units")
         billing.add_argument("--units", type=_positive_int, required=True,
                              help="units in the community")
-        billing.add_argument(
-            "--database", default="",
-            help="database URL to run in (default: a throwaway SQLite file)",
-        )
         billing.add_argument(
             "--wait-quiet", type=int, default=0, metavar="SECONDS",
             help="before each timed part, wait up to this long for the machine's CPUs to "
                  "be less than 15%% busy (as the reference baselines did)",
         )
+        notify = benches.add_parser(
+            "notify", help="signed WeChat Pay notifications, each sent twice, through the "
+                           "real server, against /healthz")
+        notify.add_argument("--orders", type=_positive_int, required=True,
+                            help="open orders (one per unit) to pay")
+        notify.add_argument("--concurrency", type=_positive_int, default=32,
+                            help="requests in flight at once (default 32)")
+        portal = benches.add_parser(
+            "portal", help="owners' bills page through the real server, against /healthz")
+        portal.add_argument("--bills", type=_positive_int, default=1_000_000,
+                            help="bills in the community (default 1,000,000)")
+        portal.add_argument("--owners", type=_positive_int, default=1000,
+                            help="owners signed in, one session each (default 1000)")
+        portal.add_argument("--concurrency", type=_positive_int, default=32,
+                            help="requests in flight at once (default 32)")
+        portal.add_argument("--duration", type=float, default=20.0, metavar="SECONDS",
+                            help="seconds of load for the page, and again for /healthz "
+                                 "(default 20)")
+        for sub in (billing, notify, portal):
+            sub.add_argument(
+                "--database", default="",
+                help="database URL to run in (default: a throwaway SQLite file)",
+            )
 
     def handle(self, *args, bench: str, **options):
         if os.environ.get(CHILD_ENV) != "1":
@@ -95,8 +106,9 @@ class Command(BaseCommand):
             url = f"sqlite:///{scratch}/bench.sqlite3"
         env = {**os.environ, "DATABASE_URL": url, CHILD_ENV: "1",
                "DJANGO_SETTINGS_MODULE": "linli.settings"}
-        argv = [sys.executable, "-m", "linli.cli", "bench", bench,
-                "--units", str(options["units"]), "--wait-quiet", str(options["wait_quiet"])]
+        argv = [sys.executable, "-m", "linli.cli", "bench", bench]
+        for name in CHILD_OPTIONS[bench]:
+            argv += ["--" + name.replace("_", "-"), str(options[name])]
         try:
             done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True, check=False)
         finally:
@@ -125,7 +137,7 @@ def bench_billing(options) -> dict:
     started = time.perf_counter()
     community = build_community(units, period_key)
     build_s = time.perf_counter() - started
-    _analyze()
+    analyze()
     _checkpoint()
     gc.collect()
     busy_run = _wait_for_quiet(options["wait_quiet"])
@@ -158,86 +170,6 @@ def bench_billing(options) -> dict:
         "load_1m": round(os.getloadavg()[0], 2),  # the machine is shared: how busy it was
         **({"cpu_busy_pct_before": [busy_run, busy_baseline]} if options["wait_quiet"] else {}),
     }
-
-
-def build_community(units: int, period_key: str) -> Community:
-    """A synthetic community, written in bulk and streamed (never all units in memory)."""
-    month = dt.date.fromisoformat(f"{period_key}-01")
-    tag = uuid.uuid4().hex[:8]
-    with transaction.atomic():
-        company = Company.objects.create(name=f"bench-{tag}")
-        community = Community.objects.create(company=company, name=f"bench-{tag}", code=tag)
-        BillingSettings.objects.create(community=community)
-        _fee_items(community, month)
-        buildings = Building.objects.bulk_create(
-            Building(community=community, name=f"{i + 1}栋", sort_order=i)
-            for i in range((units + UNITS_PER_BUILDING - 1) // UNITS_PER_BUILDING)
-        )
-        building_ids = [b.pk for b in buildings]
-        insert_rows(Unit, _UNIT_FIELDS, _unit_rows(community.pk, building_ids, units, month))
-        _parking(community.pk)
-    return community
-
-
-def _fee_items(community: Community, month: dt.date) -> None:
-    since = month - dt.timedelta(days=365)
-    plans = [
-        ("物业服务费", FeeItem.Category.PROPERTY, ChargeStandard.Method.BUILDING_AREA,
-         Decimal("2.5000"), Binding.Scope.COMMUNITY, Decimal(50)),
-        ("垃圾清运费", FeeItem.Category.OTHER, ChargeStandard.Method.FIXED_UNIT,
-         Decimal("15.0000"), Binding.Scope.COMMUNITY, None),
-        ("停车管理费", FeeItem.Category.PARKING, ChargeStandard.Method.FIXED_SPACE,
-         Decimal("150.0000"), Binding.Scope.ALL_PARKING, None),
-    ]
-    for order, (name, category, method, price, scope, vacancy) in enumerate(plans):
-        item = FeeItem.objects.create(
-            community=community, name=name, category=category, sort_order=order
-        )
-        standard = ChargeStandard.objects.create(
-            fee_item=item, name=name, method=method, vacancy_percent=vacancy,
-            late_fee_enabled=True,
-        )
-        StandardRate.objects.create(standard=standard, effective_from=since, unit_price=price)
-        Binding.objects.create(standard=standard, scope=scope, start_date=since)
-
-
-_UNIT_FIELDS = ("community", "building", "entrance", "floor", "room_no", "building_area",
-                "usable_area", "kind", "status", "delivered_on")
-
-
-def _unit_rows(community_id: int, building_ids: list[int], units: int, month: dt.date):
-    delivered = month - dt.timedelta(days=400)
-    mid_month = month + dt.timedelta(days=14)
-    for i in range(units):
-        building, n = divmod(i, UNITS_PER_BUILDING)
-        entrance, n = divmod(n, 100)
-        floor, room = divmod(n, 4)
-        area = Decimal(6000 + (i * 37) % 10000).scaleb(-2)  # 60.00 … 159.99 m²
-        yield (
-            community_id, building_ids[building], f"{entrance + 1}单元", floor + 1,
-            f"{floor + 1}{room + 1:02d}", area, (area * Decimal("0.8")).quantize(area),
-            Unit.Kind.RESIDENTIAL,
-            Unit.Status.VACANT if i % 10 == 0 else Unit.Status.OCCUPIED,
-            mid_month if i % 100 == 1 else delivered,  # 1 % delivered mid-month
-        )
-
-
-def _parking(community_id: int) -> None:
-    """A space for every third unit, read back by id in chunks (ids are not assumed)."""
-    last_id, number = 0, 0
-    while True:
-        ids = list(
-            Unit.objects.filter(community_id=community_id, id__gt=last_id)
-            .order_by("id").values_list("id", flat=True)[:CHUNK]
-        )
-        if not ids:
-            return
-        last_id = ids[-1]
-        rows = []
-        for unit_id in ids[::3]:
-            number += 1
-            rows.append((community_id, f"P{number:06d}", "B1", ParkingSpace.Kind.RENTED, unit_id))
-        insert_rows(ParkingSpace, ("community", "code", "location", "kind", "unit"), rows)
 
 
 # --- the raw baseline ---------------------------------------------------------------
@@ -336,14 +268,6 @@ def _checkpoint() -> None:
         pass
 
 
-def _analyze() -> None:
-    """Fresh planner statistics, as a live database has (autovacuum on PostgreSQL) for
-    an estate that was entered long before its bill run."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-
-
 QUIET_BUSY_PCT = 15.0
 
 
@@ -377,4 +301,22 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-BENCHES = {"billing": bench_billing}
+def _bench_notify(options) -> dict:
+    from linli.core.bench.notify import bench_notify
+
+    return bench_notify(options)
+
+
+def _bench_portal(options) -> dict:
+    from linli.core.bench.portal import bench_portal
+
+    return bench_portal(options)
+
+
+BENCHES = {"billing": bench_billing, "notify": _bench_notify, "portal": _bench_portal}
+# The options handed on to the child process of each bench (all but --database).
+CHILD_OPTIONS = {
+    "billing": ("units", "wait_quiet"),
+    "notify": ("orders", "concurrency"),
+    "portal": ("bills", "owners", "concurrency", "duration"),
+}

@@ -51,6 +51,8 @@ class Command(BaseCommand):
     def handle(self, *args, no_serve: bool = False, port: int = 8000,
                paysim_port: int | None = None, **options):
         paysim_port = paysim_port or port + 100
+        self.portal_url = f"http://{HOST}:{port}/m/"
+        self.codes_url = f"http://{HOST}:{port}/m/account/demo-codes/"
         if not no_serve:
             for p, option in ((port, "--port"), (paysim_port, "--paysim-port")):
                 if not port_is_free(HOST, p):
@@ -164,6 +166,9 @@ class Command(BaseCommand):
             _("Open %(url)s and log in with any login below.")
             % {"url": f"http://{HOST}:{port}/console/"}
         )
+        self.stdout.write(
+            _("Owner portal (open it on a phone-sized window): %(url)s") % {"url": self.portal_url}
+        )
         self.write_logins(summary)
         self.stdout.write(
             _("Payment simulators (not real money): %(url)s") % {"url": f"http://{HOST}:{paysim_port}/"}
@@ -184,7 +189,9 @@ class Command(BaseCommand):
         self.write_table(rows)
         self.stdout.write("")
         self.stdout.write(
-            _("Some owners (the owner portal comes later; owners cannot log in yet):")
+            _("Some owners: they sign in to the owner portal at %(url)s with their mobile "
+              "number; the SMS codes are shown at %(codes)s") % {"url": self.portal_url,
+                                                                "codes": self.codes_url}
         )
         rows = [(_("Name"), _("Mobile"), _("Community"), _("Units"))]
         rows += [

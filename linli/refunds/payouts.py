@@ -1,0 +1,279 @@
+"""Paying approved refunds back, by the route the money came, exactly once.
+
+- Online payments (WeChat Pay, Alipay, sandbox): one ``RefundPayout`` with its own
+  ``out_refund_no`` (WeChat ``out_refund_no`` / Alipay ``out_request_no``), created and
+  committed *before* the gateway is called, under the payment's row lock. The lock
+  and the sum of payouts that hold money make a second refund that would pass the
+  payment's total fail right there, before any gateway call. The gateway is called
+  outside any transaction; a timeout or an error that may hide an accepted refund
+  leaves the payout ``pending`` and it is sent again with the *same* number (by the
+  janitor or staff), so the gateway refunds it once.
+- Payments from the prepaid balance go back to the balance at once.
+- Counter payments (cash, POS, transfer, cheque): the cashier pays out and records it
+  (``refund_record_counter``); that is also how staff pay "another way" after a
+  gateway refund failed.
+
+``payout_settle`` is the one place a gateway result (response, query, notification)
+moves a payout. Final states stay final, so duplicate and out-of-order results end in
+one state; ``success`` books the money once (``refunds.booking``).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from linli.core.audit import audit_record
+from linli.core.models import AuditEvent
+from linli.payments.gateways import gateway_for
+from linli.payments.gateways.base import GatewayError, RefundRequest, RefundState, RefundStatus
+from linli.payments.models import COUNTER_CHANNELS, Channel, GatewayTransaction, Payment
+from linli.refunds.models import RefundApplication, RefundPayout
+from linli.refunds.selectors import payment_held_fen
+from linli.refunds.services import RefundError, _is_staff
+
+logger = logging.getLogger("linli.refunds")
+
+ONLINE = (Channel.WECHAT, Channel.ALIPAY, Channel.SANDBOX)
+COUNTER_PAYOUT_CHANNELS = (Channel.CASH, Channel.TRANSFER)
+S = RefundPayout.Status
+A = RefundApplication.Status
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def new_out_refund_no() -> str:
+    """"LR" + yymmdd + 14 base32 characters: valid for WeChat and Alipay alike."""
+    return "LR" + timezone.localtime().strftime("%y%m%d") + "".join(
+        secrets.choice(_B32) for _ in range(14))
+
+
+def queue_execute(application_id: int) -> None:
+    """After an approval commits: pay it back (in the worker; the janitor catches up
+    when the queue is down)."""
+    try:
+        from linli.refunds.tasks import refunds_execute
+
+        refunds_execute(application_id)
+    except Exception:  # noqa: BLE001 - the janitor executes approved applications too
+        logger.exception("could not queue refund application #%s", application_id)
+
+
+def refund_execute(application_id: int) -> RefundPayout | None:
+    """Start paying an approved application back by its original route. Returns the
+    payout (None when a cashier has to pay it out)."""
+    payout = _payout_create(application_id)
+    if payout is not None and payout.status == S.PENDING:
+        return payout_send(payout.pk)
+    return payout
+
+
+@transaction.atomic
+def _payout_create(application_id: int, *, retry: bool = False) -> RefundPayout | None:
+    application = RefundApplication.objects.get(pk=application_id)
+    payment = Payment.objects.select_for_update().get(pk=application.payment_id)
+    application = RefundApplication.objects.select_for_update().get(pk=application_id)
+    wanted = (A.ATTENTION,) if retry else (A.APPROVED,)
+    if application.status not in wanted:
+        return application.payouts.filter(status__in=RefundPayout.HOLDING).first()
+    if payment.channel in COUNTER_CHANNELS:
+        return None  # the cashier pays it out: refund_record_counter
+    _check_room(payment, application.amount_fen)
+    if payment.channel == Channel.PREPAID:
+        return _payout_to_wallet(application, payment)
+    if payment.channel not in ONLINE:
+        raise RefundError(_("This payment cannot be refunded by its channel."))
+    txn = GatewayTransaction.objects.select_related("order").filter(payment=payment).first()
+    if txn is None or txn.order is None:
+        raise RefundError(_("The gateway order of this payment is unknown; pay it back "
+                            "another way."))
+    payout = RefundPayout.objects.create(
+        community_id=application.community_id, application=application, payment=payment,
+        order=txn.order, channel=payment.channel, out_refund_no=new_out_refund_no(),
+        amount_fen=application.amount_fen,
+    )
+    application.status, application.attention_reason = A.PAYING, ""
+    application.save(update_fields=["status", "attention_reason"])
+    _reserve_prepaid(application, payout)
+    return payout
+
+
+def _check_room(payment: Payment, amount_fen: int) -> None:
+    """Under the payment's row lock: payouts that hold money + this ≤ what was paid."""
+    held = payment_held_fen(payment.pk)
+    if held + amount_fen > payment.amount_fen:
+        raise RefundError(
+            _("Refused: %(held)s of this payment is already refunded or being refunded; "
+              "%(amount)s more would pass its total.")
+            % {"held": held, "amount": amount_fen})
+
+
+def _reserve_prepaid(application: RefundApplication, payout: RefundPayout) -> None:
+    if application.kind == RefundApplication.Kind.PREPAID:
+        from linli.refunds.booking import prepaid_reserve
+
+        prepaid_reserve(payout)
+
+
+def _payout_to_wallet(application, payment) -> RefundPayout:
+    from linli.refunds.booking import book_success
+
+    payout = RefundPayout.objects.create(
+        community_id=application.community_id, application=application, payment=payment,
+        channel=Channel.PREPAID, out_refund_no=new_out_refund_no(),
+        amount_fen=application.amount_fen, status=S.SUCCESS, finished_at=timezone.now(),
+    )
+    application.status = A.PAYING
+    application.save(update_fields=["status"])
+    book_success(payout)
+    return payout
+
+
+def payout_send(payout_id: int) -> RefundPayout:
+    """Send a pending payout (same ``out_refund_no`` every time) or ask the gateway how
+    a sent one stands. Never inside a transaction: no lock is held over HTTP."""
+    payout = RefundPayout.objects.select_related("order__account").get(pk=payout_id)
+    if payout.status not in (S.PENDING, S.PROCESSING, S.ABNORMAL) or payout.order is None:
+        return payout
+    gateway = gateway_for(payout.order.account.config())
+    try:
+        if payout.status == S.PENDING:
+            RefundPayout.objects.filter(pk=payout.pk).update(
+                attempts=payout.attempts + 1, sent_at=timezone.now())
+            result = gateway.refund(RefundRequest(
+                out_trade_no=payout.order.out_trade_no, out_refund_no=payout.out_refund_no,
+                refund_fen=payout.amount_fen, total_fen=payout.payment.amount_fen,
+                reason=payout.application.reason[:80]))
+        else:
+            result = gateway.query_refund(payout.order.out_trade_no, payout.out_refund_no)
+    except GatewayError as exc:
+        logger.warning("refund %s: %s", payout.out_refund_no, exc)
+        if exc.retryable or payout.status != S.PENDING:
+            # It may have been accepted: keep the number, send it again later.
+            RefundPayout.objects.filter(pk=payout.pk).update(error=str(exc)[:255])
+            return RefundPayout.objects.get(pk=payout.pk)
+        return payout_settle(payout.pk, RefundStatus(
+            out_refund_no=payout.out_refund_no, state=RefundState.CLOSED,
+            reason=exc.message or exc.code))
+    return payout_settle(payout.pk, result)
+
+
+def payout_settle(payout_id: int, result: RefundStatus, *, source: str = "") -> RefundPayout:
+    """Apply one gateway result to a payout, idempotently (row lock + state check)."""
+    from linli.refunds.booking import book_success
+
+    with transaction.atomic():
+        # Lock order everywhere: payment, application, payout (then bills, wallet).
+        known = RefundPayout.objects.values("payment_id", "application_id").get(pk=payout_id)
+        Payment.objects.select_for_update().filter(pk=known["payment_id"]).first()
+        RefundApplication.objects.select_for_update().filter(pk=known["application_id"]).first()
+        payout = RefundPayout.objects.select_for_update().get(pk=payout_id)
+        if payout.status in (S.SUCCESS, S.FAILED, S.ABANDONED):
+            return payout  # final: duplicates and late results change nothing
+        state = result.state
+        logger.info("refund %s: %s (%s)", payout.out_refund_no, state, source or "response")
+        if result.refund_id:
+            payout.refund_id = result.refund_id[:64]
+        if state == RefundState.SUCCESS:
+            if result.refund_fen is not None and result.refund_fen != payout.amount_fen:
+                raise GatewayError("BAD_REFUND", "the gateway refunded another amount")
+            payout.status, payout.finished_at, payout.error = S.SUCCESS, timezone.now(), ""
+            payout.save()
+            book_success(payout)
+        elif state == RefundState.ABNORMAL:
+            was = payout.status
+            payout.status, payout.error = S.ABNORMAL, (result.reason or "ABNORMAL")[:255]
+            payout.save()
+            if was != S.ABNORMAL:
+                _to_staff(payout, payout.error)
+        elif state == RefundState.CLOSED or (state == RefundState.NOT_FOUND
+                                              and payout.status != S.PENDING):
+            payout.status, payout.finished_at = S.FAILED, timezone.now()
+            payout.error = (result.reason or str(state))[:255]
+            payout.save()
+            _to_staff(payout, payout.error)
+        elif state == RefundState.PROCESSING and payout.status == S.PENDING:
+            payout.status = S.PROCESSING
+            payout.save()
+        else:
+            payout.save(update_fields=["refund_id"])
+        return payout
+
+
+def _to_staff(payout: RefundPayout, reason: str) -> None:
+    RefundApplication.objects.filter(pk=payout.application_id, status=A.PAYING).update(
+        status=A.ATTENTION, attention_reason=reason[:255])
+    audit_record(actor=None, action=AuditEvent.Action.ACTION, obj=payout.application,
+                 community_id=payout.community_id,
+                 summary=f"refund {payout.out_refund_no} {payout.status}: {reason[:150]}")
+
+
+def payout_by_number(out_refund_no: str) -> RefundPayout | None:
+    return RefundPayout.objects.filter(out_refund_no=out_refund_no).first()
+
+
+# --- staff: retry, or pay another way ----------------------------------------------------
+
+
+def _check_staff(acting_user, application: RefundApplication, perm: str) -> None:
+    from linli.staff.scope import community_ids_for
+
+    if not (_is_staff(acting_user) and application.community_id in community_ids_for(acting_user)
+            and acting_user.has_perm(perm)):
+        raise RefundError(_("You may not pay out this refund."))
+
+
+def refund_retry(*, acting_user, application: RefundApplication) -> RefundPayout | None:
+    """A refund that needs staff: ask again about an abnormal one (same number), or send
+    a new payout when the last one failed for good (no money went)."""
+    _check_staff(acting_user, application, "refunds.change_refundapplication")
+    live = application.payouts.filter(status__in=RefundPayout.HOLDING).first()
+    if live is not None:
+        return payout_send(live.pk)
+    payout = _payout_create(application.pk, retry=True)
+    audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=application,
+                 community_id=application.community_id, summary="refund retried")
+    return payout_send(payout.pk) if payout is not None and payout.status == S.PENDING \
+        else payout
+
+
+@transaction.atomic
+def refund_record_counter(*, acting_user, application: RefundApplication, channel: str,
+                          reference: str = "") -> RefundPayout:
+    """The cashier paid the refund out in cash or by transfer: record it. For a counter
+    payment this is how it is paid back; for an online one whose gateway refund is
+    abnormal or failed, this is "paid another way" (the stuck payout is given up)."""
+    from linli.refunds.booking import book_success
+
+    _check_staff(acting_user, application, "refunds.change_refundapplication")
+    if channel not in COUNTER_PAYOUT_CHANNELS:
+        raise RefundError(_("Pay a refund out in cash or by bank transfer."))
+    payment = Payment.objects.select_for_update().get(pk=application.payment_id)
+    application = RefundApplication.objects.select_for_update().get(pk=application.pk)
+    online = payment.channel not in COUNTER_CHANNELS
+    if online and application.status != A.ATTENTION:
+        raise RefundError(_("An online payment is refunded through its gateway; pay another "
+                            "way only when that failed."))
+    if not online and application.status != A.APPROVED:
+        raise RefundError(_("This application is not approved for paying out."))
+    stuck = application.payouts.select_for_update().filter(status__in=RefundPayout.HOLDING)
+    if stuck.filter(status__in=[S.PROCESSING, S.SUCCESS]).exists():
+        raise RefundError(_("The gateway is still processing this refund."))
+    carried = stuck.filter(status__in=[S.ABNORMAL, S.PENDING]).first()
+    if carried is not None:
+        carried.status, carried.finished_at = S.ABANDONED, timezone.now()
+        carried.save(update_fields=["status", "finished_at"])
+    _check_room(payment, application.amount_fen)
+    payout = RefundPayout.objects.create(
+        community_id=application.community_id, application=application, payment=payment,
+        channel=channel, out_refund_no=new_out_refund_no(), amount_fen=application.amount_fen,
+        status=S.SUCCESS, reference=(reference or "")[:64], cashier=acting_user,
+        finished_at=timezone.now(),
+    )
+    application.status = A.PAYING
+    application.save(update_fields=["status"])
+    book_success(payout, acting_user=acting_user)
+    return payout
