@@ -1,11 +1,35 @@
-"""QR codes as inline SVG (console and portal pages show the gateway's payment code)."""
+"""QR codes as inline SVG (console and portal pages show the gateway's payment code),
+and where a demo user goes instead of scanning one."""
 
 from __future__ import annotations
 
 import io
+from urllib.parse import urlsplit
 
 import segno
 from django.utils.safestring import SafeString, mark_safe
+
+REAL_GATEWAY_HOSTS = ("weixin.qq.com", "alipay.com", "alipaydev.com")
+
+
+def is_simulated(account) -> bool:
+    """Does this merchant account talk to a local simulator rather than the real gateway?"""
+    if account.channel == "sandbox" or not account.gateway_url:
+        return False
+    host = urlsplit(account.gateway_url).hostname or ""
+    return not any(host == h or host.endswith("." + h) for h in REAL_GATEWAY_HOSTS)
+
+
+def scan_page_url(order) -> str:
+    """The simulator page a phone would open after scanning the order's code — for the
+    demo, which has no phone to scan with; "" for a real gateway or no code."""
+    if not order.code_url or not is_simulated(order.account):
+        return ""
+    if order.channel == "wechat":
+        from linli.paysim.wechat import scan_page_url as wechat_scan_page
+
+        return wechat_scan_page(order.account.gateway_url, order.code_url)
+    return order.code_url  # the Alipay simulator's code is its scan page
 
 
 def qr_svg(data: str, *, scale: int = 6, title: str = "") -> SafeString:

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from django.utils.translation import pgettext_lazy
 
 from linli.payments.gateways.base import PayMode
 from linli.payments.models import Channel, MerchantAccount
+from linli.payments.qr import is_simulated
 
-REAL_GATEWAY_HOSTS = ("weixin.qq.com", "alipay.com", "alipaydev.com")
 MOBILE_MARKERS = ("Mobile", "Android", "iPhone", "iPad", "HarmonyOS")
 
 
@@ -56,14 +55,6 @@ def client_kind(user_agent: str) -> str:
     if any(marker in user_agent for marker in MOBILE_MARKERS):
         return "mobile"
     return "pc"
-
-
-def is_simulated(account: MerchantAccount) -> bool:
-    """Does this account talk to a local simulator rather than the real gateway?"""
-    if account.channel == Channel.SANDBOX or not account.gateway_url:
-        return False
-    host = urlsplit(account.gateway_url).hostname or ""
-    return not any(host == h or host.endswith("." + h) for h in REAL_GATEWAY_HOSTS)
 
 
 def wechat_openid(request, account: MerchantAccount | None) -> str:

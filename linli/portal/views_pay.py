@@ -12,7 +12,6 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlencode
 
-import segno
 from django.core.cache import cache
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -24,10 +23,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from linli.money import parse_yuan
 from linli.payments.models import PaymentOrder
 from linli.payments.orders import OrderError
-from linli.paysim.wechat import jsapi_page_url, scan_page_url
+from linli.payments.qr import is_simulated, qr_svg, scan_page_url
+from linli.paysim.wechat import jsapi_page_url
 from linli.portal import selectors
 from linli.portal.auth import owner_required
-from linli.portal.paymodes import is_simulated
 from linli.portal.services import options_for, order_refresh, portal_order_create
 from linli.receipts.views import verify_url
 
@@ -135,11 +134,8 @@ def _handover(request, order: PaymentOrder) -> dict:
     simulated = is_simulated(order.account)
     return_url = order.client_info.get("return_url", "")
     if order.code_url:
-        context["qr_svg"] = segno.make(order.code_url, error="m").svg_inline(
-            scale=6, border=2, dark="#000", light="#fff")
-        if simulated:  # the demo has no phone to scan with: open the scan page instead
-            context["scan_url"] = (scan_page_url(order.account.gateway_url, order.code_url)
-                                   if order.channel == "wechat" else order.code_url)
+        context["qr_svg"] = qr_svg(order.code_url)
+        context["scan_url"] = scan_page_url(order)  # the demo has no phone to scan with
     if order.jsapi_params:
         context["jsapi_params"] = order.jsapi_params
         if simulated:

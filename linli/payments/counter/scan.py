@@ -8,7 +8,6 @@ until it is paid, then links to the payment and its receipt.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
@@ -26,7 +25,7 @@ from linli.payments.gateways import sandbox_enabled
 from linli.payments.gateways.base import PayMode
 from linli.payments.models import Channel, MerchantAccount, PaymentOrder
 from linli.payments.orders import OrderError, order_cancel, order_create
-from linli.payments.qr import qr_svg
+from linli.payments.qr import qr_svg, scan_page_url
 from linli.staff.scope import community_ids_for
 
 PAY_PERMISSION = "payments.add_payment"
@@ -103,17 +102,7 @@ def _scan_target(order: PaymentOrder) -> tuple[str, str]:
     """(what the QR code holds, a link a demo user can open instead of scanning)."""
     if order.channel == Channel.SANDBOX:
         return order.redirect_url, order.redirect_url
-    if not order.code_url:
-        return "", ""
-    demo_link = ""
-    if getattr(settings, "LINLI_DEMO", False):
-        if order.channel == Channel.WECHAT:
-            from linli.paysim.wechat import scan_page_url
-
-            demo_link = scan_page_url(order.account.gateway_url, order.code_url)
-        else:
-            demo_link = order.code_url  # the Alipay simulator's code is its scan page
-    return order.code_url, demo_link
+    return order.code_url, scan_page_url(order)
 
 
 @staff_member_required
