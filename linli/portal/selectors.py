@@ -117,8 +117,8 @@ def home_summaries(unit_ids, *, today: dt.date) -> list[UnitSummary]:
 
 @dataclass(slots=True)
 class BillBalance:
-    """What ``with_balances`` annotates on a bill, read for a page's bills in two grouped
-    queries (``page_balances``) instead of four correlated subqueries per row; it carries
+    """What ``with_balances`` annotates on a bill, read for a page's bills in one grouped
+    query (``page_balances``) instead of four correlated subqueries per row; it carries
     the bill's own late-fee fields too, so ``late_fee_due_fen`` takes it like a bill."""
 
     status: str
@@ -158,7 +158,8 @@ def page_balances(rows: list[dict]) -> dict[int, BillBalance]:
     if not balances:
         return balances
     ids = list(balances)
-    # Plain SQL: see bills_page. SUM of bigint is numeric on PostgreSQL, hence int().
+    # Plain SQL for the reason given at _PAGE_SQL. SUM of bigint is numeric on
+    # PostgreSQL, hence int().
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT bill_id, kind, SUM(amount_fen), 0 FROM billing_billadjustment"
@@ -179,8 +180,8 @@ def page_balances(rows: list[dict]) -> dict[int, BillBalance]:
 
 @dataclass(slots=True)
 class BillRow:
-    """One line of the bills list, every figure and link already made, so the template
-    only prints strings (a page of 30 rows renders in well under a millisecond)."""
+    """One line of the bills list, every figure and link already made once in Python, so
+    the template only prints strings (no tags, filters or includes per row)."""
 
     pk: int
     url: str
