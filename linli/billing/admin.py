@@ -54,7 +54,7 @@ from linli.billing.services.adjustments import (
 )
 from linli.console.html import table as _table
 from linli.console.html import when as _when
-from linli.console.scoping import ScopedAdmin, ScopedTabularInline
+from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin, ScopedTabularInline
 from linli.estate.models import Unit
 from linli.ledger import chart
 from linli.ledger.models import JournalEntry, JournalLine
@@ -157,15 +157,6 @@ def _back_to(request, url: str) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
-class ReadOnlyAdmin(ScopedAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ServiceSavedAdmin(ScopedAdmin):

@@ -371,3 +371,17 @@ __all__ = [
     "change_rows",
     "scope_for",
 ]
+
+
+class ReadOnlyAdmin(ScopedAdmin):
+    """A console page that shows records and never adds, edits or deletes them (financial
+    records are changed only by new linked records, through their services)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -25,7 +25,7 @@ from unfold.widgets import (
 
 # The dialog helpers of the console's other decision pages (adjustments), not a copy.
 from linli.billing.admin import _back_to, _dialog, _dialog_again
-from linli.console.scoping import ScopedAdmin, related_queryset
+from linli.console.scoping import ReadOnlyAdmin, related_queryset
 from linli.estate.models import Occupancy, Unit
 from linli.owners.bindings import (
     DECIDE_PERMISSION,
@@ -75,7 +75,7 @@ class RejectForm(BaseDialogForm):
 
 
 @admin.register(BindingRequest)
-class BindingRequestAdmin(ScopedAdmin):
+class BindingRequestAdmin(ReadOnlyAdmin):
     list_display = ["id", "community", "building", "room", "name", "mobile_masked", "role",
                     "status", "unit", "created_at", "decided_by", "decided_at"]
     list_filter = [("status", ChoicesDropdownFilter), "community", "unit__building"]
@@ -85,15 +85,6 @@ class BindingRequestAdmin(ScopedAdmin):
               "unit", "occupancy", "created_at", "decided_by", "decided_at", "reject_reason"]
     readonly_fields = fields
     actions_detail = ["approve", "reject"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_decide_permission(self, request, obj=None):
         return request.user.has_perm(DECIDE_PERMISSION)

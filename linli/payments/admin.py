@@ -29,7 +29,7 @@ from linli.billing.statement import bill_label
 from linli.console.html import link as _link
 from linli.console.html import table as _table
 from linli.console.html import when as _when
-from linli.console.scoping import ScopedAdmin
+from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin
 from linli.money import format_fen
 from linli.payments.models import (
     CommunityPaymentSettings,
@@ -45,19 +45,6 @@ from linli.payments.models import (
 )
 from linli.receipts.selectors import receipt_pdf_link
 from linli.staff.models import Role
-
-
-class ReadOnlyAdmin(ScopedAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 
 
 def statement_link(unit_id: int) -> str:

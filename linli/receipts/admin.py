@@ -12,14 +12,14 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from linli.console.html import link as _link
 from linli.console.html import table as _table
 from linli.console.html import when as _when
-from linli.console.scoping import ScopedAdmin
+from linli.console.scoping import ReadOnlyAdmin
 from linli.money import format_fen
 from linli.receipts.capitals import fen_to_capital
 from linli.receipts.models import Receipt
 
 
 @admin.register(Receipt)
-class ReceiptAdmin(ScopedAdmin):
+class ReceiptAdmin(ReadOnlyAdmin):
     list_display = ["number", "community", "unit", "total", "channel", "issued",
                     "pdf", "payment_link"]
     list_display_links = ["number"]
@@ -30,15 +30,6 @@ class ReceiptAdmin(ScopedAdmin):
     fields = ["number", "community", "unit", "issued", "channel", "total", "total_in_words",
               "payer", "handled_by", "items_table", "pdf", "payment_link"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("issued"), ordering="issued_at")
     def issued(self, obj):

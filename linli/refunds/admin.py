@@ -22,7 +22,7 @@ from linli.billing.admin import _back_to, _dialog, _dialog_again, _in_scope
 from linli.console.html import link as _link
 from linli.console.html import table as _table
 from linli.console.html import when as _when
-from linli.console.scoping import ScopedAdmin
+from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin
 from linli.money import format_fen
 from linli.payments.models import Channel
 from linli.refunds.models import (
@@ -37,15 +37,6 @@ from linli.refunds.services import refund_approve, refund_reject
 CHANGE_PERMISSION = "refunds.change_refundapplication"
 
 
-class ReadOnlyAdmin(ScopedAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RefundPolicy)
