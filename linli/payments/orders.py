@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -151,7 +152,7 @@ def order_create(
     digest = _digest(body)
     existing = PaymentOrder.objects.filter(idempotency_key=key).first()
     if existing is not None:
-        return _same_request(existing, digest)
+        return _replayed(_same_request(existing, digest), wait=call_gateway)
     try:
         if topup_fen is not None:
             order = _topup_insert(payer=payer, channel=channel, mode=mode, key=key,
@@ -164,11 +165,27 @@ def order_create(
     except IntegrityError:
         existing = PaymentOrder.objects.filter(idempotency_key=key).first()
         if existing is not None:
-            return _same_request(existing, digest)
+            return _replayed(_same_request(existing, digest), wait=call_gateway)
         raise OrderError(_("Another payment of these bills was started at the same moment. "
                            "Please try again.")) from None
     if call_gateway:
         order_create_at_gateway(order)
+        order.refresh_from_db()
+    return order
+
+
+# How long a repeated request (a double tap) waits for the first one's gateway call, so
+# that both land on the same gateway page rather than one on a "starting…" page.
+REPLAY_WAIT_S = 3.0
+
+
+def _replayed(order: PaymentOrder, *, wait: bool) -> PaymentOrder:
+    """The order of a repeated request, once the first request's gateway call has
+    answered (or after ``REPLAY_WAIT_S``: the result page follows it from there)."""
+    deadline = time.monotonic() + (REPLAY_WAIT_S if wait else 0)
+    while (order.status == PaymentOrder.Status.CREATED and not order.gateway_error
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
         order.refresh_from_db()
     return order
 
