@@ -55,6 +55,9 @@ ALLOWED_HOSTS = [h for h in os.environ.get("LINLI_ALLOWED_HOSTS", "*").split(","
 # The address owners reach the site at (QR codes on receipts and posters); empty: the
 # host of the request that made them.
 LINLI_PUBLIC_URL = os.environ.get("LINLI_PUBLIC_URL", "").rstrip("/")
+# How many reverse proxies in front of the site append to X-Forwarded-For; the client's
+# IP (per-IP limits, owner sign-in records, orders) is read from there (core.http.client_ip).
+LINLI_TRUSTED_PROXY_COUNT = int(os.environ.get("LINLI_TRUSTED_PROXY_COUNT") or 0)
 # The sandbox payment channel (模拟支付, not real money): the demo and the tests only.
 LINLI_SANDBOX_PAYMENTS = _env_flag("LINLI_DEMO") or _env_flag("LINLI_SANDBOX_PAYMENTS")
 CSRF_TRUSTED_ORIGINS = [

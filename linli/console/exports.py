@@ -24,6 +24,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from linli.core.audit import audit_record
+from linli.core.http import client_ip
 from linli.core.models import AuditEvent
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -76,7 +77,7 @@ def queryset_to_xlsx_response(model_admin, request, queryset) -> HttpResponse:
         actor=request.user,
         action=AuditEvent.Action.ACTION,
         summary=f"export {model_admin.model._meta.label} ({count} rows)",
-        ip=request.META.get("REMOTE_ADDR") or None,
+        ip=client_ip(request),
     )
     name = f"{model_admin.model._meta.model_name}-{timezone.localtime():%Y%m%d-%H%M}.xlsx"
     response = HttpResponse(buffer.getvalue(), content_type=XLSX)

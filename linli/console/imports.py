@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget
 
+from linli.core.http import client_ip
 from linli.core.xlsx import XLSX_CONTENT_TYPE, ImportRefused
 from linli.estate.models import Community
 from linli.staff.scope import communities_for, require_community_in_scope
@@ -93,7 +94,7 @@ class XlsxImportPage:
                 acting_user=request.user,
                 community=form.cleaned_data["community"],
                 file=form.cleaned_data["file"],
-                ip=request.META.get("REMOTE_ADDR"),
+                ip=client_ip(request),
             )
         except ImportRefused as refused:
             form.add_error("file", refused.message)

@@ -32,6 +32,7 @@ from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.contrib.filters.admin import RelatedDropdownFilter
 
 from linli.core.audit import audit_record, diff, snapshot
+from linli.core.http import client_ip
 from linli.core.models import AuditEvent
 from linli.estate.models import Company
 from linli.staff.scope import company_id_for, scope_queryset
@@ -143,7 +144,7 @@ def _fresh(obj: models.Model) -> models.Model:
 
 
 def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    return client_ip(request)
 
 
 class _AuditTrail:

@@ -1,7 +1,8 @@
 """Merchant accounts for the demo communities, wired to the local payment simulators.
 
 ``linli demo`` runs ``linli paysim`` beside the web server. Before it starts, every demo
-community gets a WeChat Pay and an Alipay merchant account opened at the simulator (the
+community gets a WeChat Pay (with its official account's AppSecret, for the portal's
+web authorization) and an Alipay merchant account opened at the simulator (the
 simulator keeps its state, including the merchants' public keys, under
 ``$LINLI_HOME/paysim``; the merchant private keys exist only in our encrypted
 ``MerchantAccount``) and a sandbox account (模拟支付) — the sandbox exists only here.
@@ -59,12 +60,17 @@ def _wechat(community, sim, site_url: str) -> int:
     account = _account(community, Channel.WECHAT)
     known = account.pk and account.private_key_pem and account.merchant_id in sim.merchants
     if known:
-        _store(account, site_url, {"gateway_url": sim.public_url,
-                                   "platform_public_key_pem": sim.platform_public_key_pem,
-                                   "platform_public_key_id": sim.platform_key_id})
-        return 0
-    _store(account, site_url, sim.provision_merchant(mchid=f"19{community.pk:08d}"))
-    return 1
+        fields = {"gateway_url": sim.public_url,
+                  "platform_public_key_pem": sim.platform_public_key_pem,
+                  "platform_public_key_id": sim.platform_key_id}
+    else:
+        fields = sim.provision_merchant(mchid=f"19{community.pk:08d}")
+    # The official account's AppSecret, set at the simulator too, so the portal can
+    # learn payers' openids (web authorization) and pay by JSAPI inside WeChat.
+    fields["app_secret"] = sim.register_oauth_app(
+        fields.get("app_id") or account.app_id, (account.app_secret or None) if known else None)
+    _store(account, site_url, fields)
+    return 0 if known else 1
 
 
 def _alipay(community, sim, site_url: str) -> int:

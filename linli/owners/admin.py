@@ -26,6 +26,7 @@ from unfold.widgets import (
 # The dialog helpers of the console's other decision pages (adjustments), not a copy.
 from linli.billing.admin import _back_to, _dialog, _dialog_again
 from linli.console.scoping import ReadOnlyAdmin, related_queryset
+from linli.core.http import client_ip
 from linli.estate.models import Occupancy, Unit
 from linli.owners.bindings import (
     DECIDE_PERMISSION,
@@ -106,7 +107,7 @@ class BindingRequestAdmin(ReadOnlyAdmin):
             binding = binding_request_approve(
                 acting_user=request.user, binding=form.binding,
                 unit=form.cleaned_data["unit"], is_payer=form.cleaned_data["is_payer"],
-                ip=request.META.get("REMOTE_ADDR") or None)
+                ip=client_ip(request))
         except ValidationError as exc:
             form.add_error("unit", exc.messages)
             return _dialog_again(request, form, self.approve)
@@ -120,7 +121,7 @@ class BindingRequestAdmin(ReadOnlyAdmin):
         try:
             binding = binding_request_reject(
                 acting_user=request.user, binding=form.binding,
-                reason=form.cleaned_data["reason"], ip=request.META.get("REMOTE_ADDR") or None)
+                reason=form.cleaned_data["reason"], ip=client_ip(request))
         except ValidationError as exc:
             form.add_error("reason", exc.messages)
             return _dialog_again(request, form, self.reject)

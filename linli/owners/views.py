@@ -7,6 +7,7 @@ page works without JavaScript (forms post and re-render).
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,6 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
+from linli.core.http import client_ip
 from linli.core.validators import mask_mobile
 from linli.estate.models import Community, Unit
 from linli.owners import selectors, services
@@ -31,10 +33,11 @@ SMS_AT_KEY = "owners_sms_at"
 NEW_MOBILE_KEY = "owners_new_mobile"
 # After signing in by SMS code an owner may set a new password without the old one.
 FRESH_SMS_S = 10 * 60
-
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+# The community the owner arrived from (binding form); searching needs this many letters
+# and shows at most this many communities.
+ARRIVED_KEY = "owners_arrived_community"
+SEARCH_MIN_CHARS = 2
+SEARCH_LIMIT = 5
 
 
 def safe_next(request, default: str = "portal:home") -> str:
@@ -70,6 +73,7 @@ def signin(request):
     tab = "password" if request.GET.get("tab") == "password" else "sms"
     if request.method == "GET" and is_owner(request.user):
         return HttpResponseRedirect(safe_next(request))
+    _remember_arrival_from_next(request)
     context = {"tab": tab, "next": safe_next(request), "errors": [], "notice": "",
                "mobile": "", "demo": settings.LINLI_DEMO}
     if request.method == "POST":
@@ -252,14 +256,46 @@ def signout_everywhere(request):
 # --- homes (binding requests) ---------------------------------------------------------------
 
 
+def remember_arrival(request, value: str) -> None:
+    """Remember the community the owner arrived from (a poster's ``/m/?c=<id>``, or the
+    home page's "find my home" link), so the binding form can offer it."""
+    if value.isdigit() and Community.objects.filter(pk=int(value)).exists():
+        request.session[ARRIVED_KEY] = int(value)
+
+
+def _remember_arrival_from_next(request) -> None:
+    target = urlsplit(safe_next(request))
+    values = parse_qs(target.query).get("c") or parse_qs(target.query).get("community")
+    if values and target.path == reverse("portal:home"):
+        remember_arrival(request, values[0])
+
+
+def _community_search(query: str) -> list[Community]:
+    """A few communities whose name contains ``query`` (at least 2 characters) — never
+    the whole list of every company's communities."""
+    if len(query) < SEARCH_MIN_CHARS:
+        return []
+    return list(Community.objects.filter(name__icontains=query).select_related("company")
+                .order_by("name", "pk")[:SEARCH_LIMIT])
+
+
+def _chosen_community(request, values: dict) -> Community | None:
+    if request.method == "POST":
+        pk = values["community"]
+    elif request.GET.get("pick") or "q" in request.GET:
+        return None  # "not this community": search instead
+    else:
+        pk = str(request.session.get(ARRIVED_KEY, ""))
+    return Community.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+
+
 @owner_required
 def bindings(request):
     errors, values = [], {}
     if request.method == "POST":
         values = {key: request.POST.get(key, "").strip()
                   for key in ("community", "building", "room", "name", "role")}
-        community = Community.objects.filter(pk=values["community"]).first() if (
-            values["community"].isdigit()) else None
+        community = _chosen_community(request, values)
         try:
             if community is None:
                 raise ValidationError(pgettext("owners", "Please choose your community."))
@@ -275,13 +311,17 @@ def bindings(request):
             messages.success(request, pgettext(
                 "owners", "Your request has been sent. The property office will review it."))
             return redirect("owners:bindings")
-    elif request.GET.get("community", "").isdigit():
-        values["community"] = request.GET["community"]
+    else:
+        remember_arrival(request, request.GET.get("community", ""))
+    query = request.GET.get("q", "").strip()[:50]
     unit_ids = selectors.owner_unit_ids(request.user)
     return render(request, "owners/bindings.html", {
         "requests": selectors.owner_binding_requests(request.user),
         "units": Unit.objects.filter(pk__in=unit_ids).select_related("community", "building"),
-        "communities": Community.objects.order_by("name"),
+        "community": _chosen_community(request, values),
+        "query": query, "found": _community_search(query),
+        "query_too_short": 0 < len(query) < SEARCH_MIN_CHARS,
+        "search_min_chars": SEARCH_MIN_CHARS,
         "roles": BindingRequest.Role.choices,
         "values": values,
         "errors": errors,

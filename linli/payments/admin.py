@@ -383,12 +383,19 @@ class MerchantAccountForm(forms.ModelForm):
         label=_("sandbox secret"), required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text=_("Write-only: leave blank to keep the stored value."))
+    app_secret = forms.CharField(
+        label=_("official account AppSecret"), required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_("WeChat only: the AppSecret of the official account (公众号) whose app "
+                    "id is above, so the portal can pay inside WeChat (JSAPI). "
+                    "Write-only: leave blank to keep the stored value."))
 
     class Meta:
         model = MerchantAccount
         fields = ["community", "channel", "enabled", "app_id", "merchant_id", "merchant_serial",
                   "platform_public_key_id", "platform_public_key_pem", "notify_base_url",
-                  "gateway_url", "private_key_pem", "api_v3_key", "sandbox_secret"]
+                  "gateway_url", "private_key_pem", "api_v3_key", "sandbox_secret",
+                  "app_secret"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

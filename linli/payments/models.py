@@ -203,6 +203,9 @@ class MerchantAccount(models.Model):
     private_key_pem = EncryptedTextField(_("private key (PEM)"), blank=True)
     api_v3_key = EncryptedTextField(_("APIv3 key"), blank=True)
     sandbox_secret = EncryptedTextField(_("sandbox secret"), blank=True)
+    # The official account's (公众号) AppSecret: the portal's web authorization (OAuth)
+    # needs it to learn a payer's openid for WeChat JSAPI payments.
+    app_secret = EncryptedTextField(_("official account AppSecret"), blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -214,7 +217,7 @@ class MerchantAccount(models.Model):
                                     name="merchant_account_once"),
         ]
 
-    SECRET_FIELDS = ("private_key_pem", "api_v3_key", "sandbox_secret")
+    SECRET_FIELDS = ("private_key_pem", "api_v3_key", "sandbox_secret", "app_secret")
 
     def __str__(self) -> str:
         return f"{self.community} · {self.get_channel_display()}"

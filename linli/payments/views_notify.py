@@ -7,6 +7,7 @@ from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from linli.core.http import client_ip
 from linli.payments.gateways import sandbox_enabled
 from linli.payments.models import Channel, MerchantAccount
 from linli.payments.notifications import notification_receive, request_headers
@@ -20,5 +21,5 @@ def notify(request, channel: str, account_id: int):
     if account is None or (channel == Channel.SANDBOX and not sandbox_enabled()):
         raise Http404("no such merchant account")
     ack = notification_receive(account, headers=request_headers(request.META),
-                               body=request.body, remote_addr=request.META.get("REMOTE_ADDR"))
+                               body=request.body, remote_addr=client_ip(request))
     return HttpResponse(ack.body, status=ack.status, content_type=ack.content_type)

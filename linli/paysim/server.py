@@ -1,4 +1,5 @@
-"""Both simulators on one port: ``/v3/`` and ``/wechat/`` → WeChat Pay, ``/gateway.do`` and
+"""Both simulators on one port: ``/v3/``, ``/wechat/`` and the official-account OAuth
+(``/connect/``, ``/sns/``) → WeChat, ``/gateway.do`` and
 ``/alipay/`` → Alipay (when ``linli.paysim.alipay`` exists), ``/`` → an index of recent
 orders. ``main()`` runs it on 127.0.0.1 with a threaded server (``linli paysim``).
 """
@@ -37,7 +38,7 @@ class PaySimApp:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "/")
-        if path.startswith(("/v3/", "/wechat/")):
+        if path.startswith(("/v3/", "/wechat/", "/connect/", "/sns/")):
             return self.wechat(environ, start_response)
         if self.alipay is not None and (path == "/gateway.do" or path.startswith("/alipay/")):
             return self.alipay(environ, start_response)

@@ -18,6 +18,8 @@ Routes:
   /wechat/h5/<token>        H5 cashier (``&redirect_url=`` is honoured after paying)
   /wechat/jsapi/<prepay_id> the WeChat-browser payment sheet (``?redirect_url=``)
   /wechat/_sim/…            JSON control for tests and the demo (see ``_control``)
+  /connect/oauth2/authorize, /sns/oauth2/access_token
+                            official-account web authorization (``wechat_oauth.py``)
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from linli.paysim.common import (
     rsa_sign,
     rsa_verify,
 )
+from linli.paysim.wechat_oauth import USER_COOKIE, WeChatOAuthSim
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 TIMESTAMP_WINDOW = 300  # seconds either way
@@ -225,9 +228,11 @@ class WeChatSim:
         self.merchants: dict[str, Merchant] = {}
         self.orders: dict[tuple[str, str], Order] = {}
         self.refunds: dict[tuple[str, str], Refund] = {}
+        self.oauth_apps: dict[str, str] = {}  # official-account app id → AppSecret
         self._platform_key = None
         self.platform_key_id = ""
         self._load()
+        self.oauth = WeChatOAuthSim(self)
 
     # ------------------------------------------------------------ keys and persistence
 
@@ -243,6 +248,7 @@ class WeChatSim:
             for r in state.get("refunds", []):
                 refund = Refund(**r)
                 self.refunds[(refund.mchid, refund.out_refund_no)] = refund
+            self.oauth_apps = dict(state.get("oauth_apps", {}))
             return
         self._platform_key = rsa_generate()
         self.platform_key_id = "PUB_KEY_ID_" + "0116" + _digits(24)
@@ -262,6 +268,7 @@ class WeChatSim:
                 "merchants": [dataclasses.asdict(m) for m in self.merchants.values()],
                 "orders": [dataclasses.asdict(o) for o in self.orders.values()],
                 "refunds": [dataclasses.asdict(r) for r in self.refunds.values()],
+                "oauth_apps": self.oauth_apps,
             }
             tmp = self.state_dir / "state.json.tmp"
             tmp.write_text(json.dumps(state, ensure_ascii=False, indent=1))
@@ -299,6 +306,17 @@ class WeChatSim:
             "gateway_url": self.public_url,
             "notify_url": notify_url,
         }
+
+    def register_oauth_app(self, appid: str, secret: str | None = None) -> str:
+        """Register (or re-key) the official account ``appid`` for web authorization;
+        returns its AppSecret (a new one when ``secret`` is None and it is unknown)."""
+        with self._lock:
+            if secret is None:
+                secret = self.oauth_apps.get(appid) or secrets.token_hex(16)
+            if self.oauth_apps.get(appid) != secret:
+                self.oauth_apps[appid] = secret
+                self._save()
+        return secret
 
     # ------------------------------------------------------------ signing
 
@@ -352,6 +370,8 @@ class WeChatSim:
                 return Response.json({"error": str(exc)}, 400)
         if request.path.startswith("/wechat/"):
             return self._page(request)
+        if request.path.startswith(("/connect/", "/sns/")):
+            return self.oauth.handle(request)
         return Response.json({"code": "NOT_FOUND", "message": "无此资源"}, 404)
 
     def _base_url(self, request: Request) -> str:
@@ -949,6 +969,10 @@ class WeChatSim:
                 data.get("mchid"), data.get("appid"), data.get("notify_url", "")))
         if path == "orders":
             return Response.json(self.recent_orders(int(data.get("limit", 50))))
+        if path == "oauth-apps" and request.method == "POST":
+            appid = data["appid"]
+            return Response.json({"appid": appid,
+                                  "secret": self.register_oauth_app(appid, data.get("secret"))})
         if path == "pay" and request.method == "POST":
             try:
                 return Response.json(self.pay(data["out_trade_no"], data.get("mchid"),
@@ -1007,7 +1031,10 @@ class WeChatSim:
         if redirect_url and urlsplit(redirect_url).scheme not in ("http", "https"):
             redirect_url = ""
         message = ""
-        if request.method == "POST":
+        if request.method == "POST" and kind == "jsapi" and not self._payer_matches(
+                order, request):
+            message = "当前微信用户与下单用户不一致，无法支付"
+        elif request.method == "POST":
             try:
                 self.pay(order.out_trade_no, order.mchid)
             except ApiError as exc:
@@ -1017,6 +1044,15 @@ class WeChatSim:
                     # Header values are Latin-1: percent-encode anything else (RFC 3986).
                     return Response.redirect(quote(redirect_url, safe=_URL_SAFE))
         return Response.html(self._render_order(order, kind, request, redirect_url, message))
+
+    def _payer_matches(self, order: Order, request: Request) -> bool:
+        """The JSAPI sheet pays only for the WeChat user the order was made for
+        (``payer.openid``), when the browser has a simulated user (the cookie the
+        authorize page sets); a browser without one is taken to be that payer."""
+        if USER_COOKIE not in request.headers.get("cookie", ""):
+            return True
+        user = self.oauth.user_of(request)
+        return self.oauth.openid(order.appid, user) == order.payer_openid
 
     def _render_order(self, order: Order, kind: str, request: Request, redirect_url: str,
                       message: str) -> str:

@@ -6,22 +6,26 @@ mobile browser WeChat H5 or Alipay wap; on a PC a QR code to scan with the phone
 (WeChat Native, Alipay precreate) or Alipay's web cashier. The sandbox channel (demo,
 not real money) is offered wherever a community has a sandbox account.
 
-JSAPI needs the payer's openid for the merchant's app id, which a production site gets
-through WeChat's OAuth (stored in the session as ``wechat_openid``). Against a local
-simulator any stable string will do, so one is derived from the user; without either,
-WeChat's browser gets the Native QR code instead (long-press recognises it).
+JSAPI needs the payer's openid under the merchant's app id. The portal learns it through
+WeChat's web authorization (``linli.payments.wechat_oauth``; the views in ``views_pay``)
+and keeps it in the session by app id (``OPENIDS_KEY``). JSAPI is offered when the
+session has that openid or the account can obtain one (its AppSecret is set); otherwise,
+or when the owner chose to scan instead (``?via=qr``, offered after a failed
+authorization), WeChat's browser gets the Native QR code (long-press recognises it).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from django.utils.translation import pgettext_lazy
 
 from linli.payments.gateways.base import PayMode
 from linli.payments.models import Channel, MerchantAccount
-from linli.payments.qr import is_simulated
+from linli.payments.wechat_oauth import oauth_ready
+
+OPENIDS_KEY = "wechat_openids"  # session: {app id: the payer's openid under it}
+VIA_QR = "qr"  # ``via=qr``: in WeChat, pay by the QR code instead of the JSAPI sheet
 
 MOBILE_MARKERS = ("Mobile", "Android", "iPhone", "iPad", "HarmonyOS")
 
@@ -58,23 +62,36 @@ def client_kind(user_agent: str) -> str:
 
 
 def wechat_openid(request, account: MerchantAccount | None) -> str:
-    """The payer's openid for JSAPI, or "" when we have none (see module docstring)."""
-    openid = request.session.get("wechat_openid", "")
-    if openid:
-        return openid
-    if account is not None and is_simulated(account):
-        digest = hashlib.sha256(f"{account.app_id}:{request.user.pk}".encode()).hexdigest()
-        return "o" + digest[:27]
-    return ""
+    """The payer's openid under the account's app id, or "" when the session has none."""
+    if account is None or not account.app_id:
+        return ""
+    return request.session.get(OPENIDS_KEY, {}).get(account.app_id, "")
+
+
+def remember_openid(request, app_id: str, openid: str) -> None:
+    openids = dict(request.session.get(OPENIDS_KEY, {}))
+    openids[app_id] = openid
+    request.session[OPENIDS_KEY] = openids
+
+
+def wants_qr(request) -> bool:
+    return VIA_QR in (request.GET.get("via"), request.POST.get("via"))
+
+
+def jsapi_possible(request, account: MerchantAccount | None) -> bool:
+    """May WeChat's browser pay by the JSAPI sheet here (now, or after authorizing)?"""
+    if account is None or wants_qr(request):
+        return False
+    return bool(wechat_openid(request, account)) or oauth_ready(account)
 
 
 def pay_options(accounts: dict[str, MerchantAccount], kind: str, *,
-                openid: str = "") -> list[PayOption]:
+                jsapi: bool = False) -> list[PayOption]:
     """The flows to offer, best first, for the community's enabled ``accounts``."""
     modes: list[tuple[str, str]] = []
     if Channel.WECHAT in accounts:
         if kind == "wechat":
-            modes.append((Channel.WECHAT, PayMode.JSAPI if openid else PayMode.NATIVE))
+            modes.append((Channel.WECHAT, PayMode.JSAPI if jsapi else PayMode.NATIVE))
         elif kind == "mobile":
             modes.append((Channel.WECHAT, PayMode.H5))
         else:

@@ -9,12 +9,19 @@ import logging
 from django.urls import reverse
 from django.utils.translation import pgettext
 
+from linli.core.http import client_ip
 from linli.estate.models import Unit
 from linli.payments.gateways import gateway_for
 from linli.payments.gateways.base import GatewayError, TradeState
 from linli.payments.models import MerchantAccount, PaymentOrder
 from linli.payments.orders import OrderError, order_create, trade_apply
-from linli.portal.paymodes import PayOption, client_kind, pay_options, wechat_openid
+from linli.portal.paymodes import (
+    PayOption,
+    client_kind,
+    jsapi_possible,
+    pay_options,
+    wechat_openid,
+)
 
 logger = logging.getLogger("linli.portal")
 
@@ -24,8 +31,8 @@ def options_for(request, community_id: int) -> tuple[list[PayOption], dict]:
     accounts = {a.channel: a for a in MerchantAccount.objects.filter(
         community_id=community_id, enabled=True)}
     kind = client_kind(request.META.get("HTTP_USER_AGENT", ""))
-    openid = wechat_openid(request, accounts.get("wechat")) if kind == "wechat" else ""
-    return pay_options(accounts, kind, openid=openid), accounts
+    jsapi = kind == "wechat" and jsapi_possible(request, accounts.get("wechat"))
+    return pay_options(accounts, kind, jsapi=jsapi), accounts
 
 
 def portal_order_create(request, *, unit: Unit, option_key: str, request_key: str,
@@ -44,11 +51,14 @@ def portal_order_create(request, *, unit: Unit, option_key: str, request_key: st
                    "quit_url": request.build_absolute_uri(reverse("portal:home"))}
     if option.mode == "jsapi":
         client_info["openid"] = wechat_openid(request, accounts.get(option.channel))
+        if not client_info["openid"]:  # the views authorize first (views_pay)
+            raise OrderError(pgettext("portal", "WeChat has not confirmed who is paying. "
+                                                "Please try again."))
     return order_create(
         payer=request.user, channel=option.channel, mode=option.mode,
         idempotency_key=request_key, unit=unit,
         bill_ids=None if topup_fen is not None else bill_ids,
-        client_ip=request.META.get("REMOTE_ADDR") or None, client_info=client_info,
+        client_ip=client_ip(request), client_info=client_info,
         topup_fen=topup_fen,
     )
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("orders/<int:pk>/status/", views_pay.order_status, name="order-status"),
     path("orders/<int:pk>/check/", views_pay.order_check, name="order-check"),
     path("orders/return/<str:key>/", views_pay.order_return, name="order-return"),
+    path("wechat/oauth/", views_pay.wechat_oauth_return, name="wechat-oauth"),
     path("history/", views.history, name="history"),
     path("receipts/<int:pk>/pdf/", views.receipt_pdf_view, name="receipt-pdf"),
     path("me/", views.me, name="me"),

@@ -12,7 +12,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from linli.core.audit import audit_record
-from linli.core.http import public_url
+from linli.core.http import client_ip, public_url
 from linli.core.models import AuditEvent
 from linli.money import format_fen
 from linli.receipts.models import Receipt
@@ -41,7 +41,7 @@ def pdf_view(request: HttpRequest, pk: int) -> HttpResponse:
         as_attachment=False, filename=f"receipt-{receipt.number}.pdf")
     audit_record(actor=request.user, action=AuditEvent.Action.ACTION, obj=receipt,
                  summary=f"print receipt {receipt.number}",
-                 ip=request.META.get("REMOTE_ADDR") or None)
+                 ip=client_ip(request))
     return response
 
 

@@ -40,6 +40,8 @@ def test_every_community_gets_working_accounts_and_a_rerun_keeps_them(tmp_path):
         (c.pk, ch) for c in communities for ch in (Channel.WECHAT, Channel.ALIPAY, Channel.SANDBOX)
     }
     assert all(a.notify_base_url == site and a.enabled for a in accounts)
+    wechat = accounts.filter(channel=Channel.WECHAT)
+    assert all(a.app_secret for a in wechat)  # the portal can pay by JSAPI inside WeChat
 
     app = make_app(tmp_path, url)  # what the `linli paysim` child loads from the same folder
     try:

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from linli.billing.statement import bill_label
+from linli.core.http import client_ip
 from linli.money import format_fen
 from linli.payments.counter import selectors as sel
 from linli.payments.counter.forms import KEY_RE
@@ -45,7 +46,7 @@ def scan_channels(community_id: int) -> list[tuple[str, str]]:
 
 
 def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    return client_ip(request)
 
 
 @staff_member_required

@@ -42,6 +42,7 @@ from linli.billing.models import Bill
 from linli.billing.services.status import lock_bills
 from linli.billing.statement import bill_label
 from linli.core.audit import audit_record
+from linli.core.http import client_ip
 from linli.core.models import AuditEvent
 from linli.core.xlsx import XLSX_CONTENT_TYPE
 from linli.estate.models import Unit
@@ -659,5 +660,5 @@ def takings_xlsx(request: HttpRequest) -> HttpResponse:
     audit_record(actor=request.user, action=AuditEvent.Action.ACTION, obj=q.community,
                  summary=f"export takings of {q.cashier.get_username()} on {q.day} "
                          f"({q.takings.count} payments)",
-                 ip=request.META.get("REMOTE_ADDR") or None)
+                 ip=client_ip(request))
     return response

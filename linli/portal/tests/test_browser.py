@@ -4,8 +4,8 @@ provisioned on it (its notifications go to the live server).
 
 Each flow: sign in by SMS code → see the bills → pay everything due through the
 simulator → the result page turns paid → the receipt PDF downloads and its verify page
-says genuine. Three flows: a phone browser (WeChat H5), WeChat's own browser (JSAPI)
-and a PC (Native QR code, paid on the simulator's scan-and-pay page as a phone would).
+says genuine. Three flows: a phone browser (WeChat H5), WeChat's own browser (JSAPI,
+after WeChat's web authorization gives the portal the payer's openid) and a PC (Native QR code, paid on the simulator's scan-and-pay page as a phone would).
 Screenshots of each step go to ``$LINLI_TEST_ARTIFACTS`` (default ``test-artifacts/``).
 """
 
@@ -99,8 +99,10 @@ def owner(live_server, wechat_server, settings):  # noqa: F811 - fixture
         platform_public_key_pem=cfg["platform_public_key_pem"],
         private_key_pem=cfg["private_key_pem"], api_v3_key=cfg["api_v3_key"],
         gateway_url=cfg["gateway_url"], notify_base_url=live_server.url,
+        app_secret=sim.register_oauth_app(cfg["app_id"]),  # web authorization for JSAPI
     )
-    return {"mobile": person.mobile, "unit": unit, "bills": bills, "url": live_server.url}
+    return {"mobile": person.mobile, "unit": unit, "bills": bills, "url": live_server.url,
+            "sim": sim, "app_id": cfg["app_id"]}
 
 
 def new_page(browser, viewport, user_agent):
@@ -192,8 +194,18 @@ def test_wechat_browser_pays_by_jsapi(browser, owner):
         sign_in(page, owner, shot)
         see_bills_and_start_paying(page, owner, shot)
         assert page.is_checked("input[name=option][value='wechat:jsapi']")
+        visited = []
+        page.on("request", lambda request: visited.append(request.url))
         page.click("#pay-submit")
-        page.wait_for_url(re.compile(r"/m/orders/\d+/$"))
+        # WeChat's web authorization (snsapi_base: no prompt) learns the payer's openid,
+        # then the portal starts the payment the owner chose. (Chromium carries the
+        # authorize URL's "#wechat_redirect" over the redirects; WeChat's client eats it.)
+        page.wait_for_url(re.compile(r"/m/orders/\d+/(#wechat_redirect)?$"))
+        assert any("/connect/oauth2/authorize?" in url for url in visited)
+        assert any("/m/wechat/oauth/?code=" in url for url in visited)
+        order = PaymentOrder.objects.get(unit=owner["unit"])
+        assert order.client_info["openid"] == owner["sim"].oauth.openid(owner["app_id"],
+                                                                        "wxuser")
         assert page.get_attribute("#order", "data-status") == "pending"
         shot(page, "order")
         page.click("#jsapi-pay")  # no WeixinJSBridge here: the simulator's payment sheet

@@ -38,7 +38,9 @@ def account_on(sim, community, channel) -> MerchantAccount:
 def sims(world, wechat_server, alipay_server):  # noqa: F811
     wechat, _ = wechat_server
     alipay, _ = alipay_server
-    account_on(wechat, world.community, Channel.WECHAT)
+    account = account_on(wechat, world.community, Channel.WECHAT)
+    account.app_secret = wechat.register_oauth_app(account.app_id)  # JSAPI needs OAuth
+    account.save()
     account_on(alipay, world.community, Channel.ALIPAY)
     wechat.dispatcher.hold()  # nobody listens at NOWHERE: keep the retries quiet
     yield wechat, alipay
@@ -54,7 +56,7 @@ def start(world, ua: str, option: str | None = None):
     key = re.search(rb'name="key" value="([^"]+)"', page.content).group(1).decode()
     response = client.post(url, {"key": key, "bill": [b.pk for b in world.a.bills],
                                  "option": option}, HTTP_USER_AGENT=ua)
-    return response, PaymentOrder.objects.latest("pk")
+    return response, PaymentOrder.objects.order_by("pk").last()
 
 
 def test_each_browser_gets_its_flows(world, sims):
@@ -102,7 +104,13 @@ def test_redirect_flows_go_straight_to_the_cashier(world, sims, ua, option):
 
 def test_wechat_browser_gets_the_payment_sheet(world, sims):
     wechat, _alipay = sims
-    response, order = start(world, WECHAT_UA, "wechat:jsapi")
+    authorize, _none = start(world, WECHAT_UA, "wechat:jsapi")
+    # WeChat's web authorization first (see test_wechat_oauth), then the order.
+    at_wechat = requests.get(authorize["Location"].split("#")[0], allow_redirects=False,
+                             timeout=5)
+    back = at_wechat.headers["Location"].replace("http://testserver", "")
+    response = world.a.client.get(back, HTTP_USER_AGENT=WECHAT_UA)
+    order = PaymentOrder.objects.latest("pk")
     page = world.a.client.get(response["Location"], HTTP_USER_AGENT=WECHAT_UA)
     assert b'id="jsapi-params"' in page.content
     assert order.jsapi_params["package"].startswith("prepay_id=")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from linli.payments.models import MerchantAccount
-from linli.portal.paymodes import client_kind, is_simulated, pay_options
+from linli.payments.qr import is_simulated
+from linli.portal.paymodes import client_kind, pay_options
 
 WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
              "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI")
@@ -26,14 +27,14 @@ def test_client_kind(ua, kind):
     assert client_kind(ua) == kind
 
 
-@pytest.mark.parametrize("kind, openid, expected", [
-    ("wechat", "o-1", ["wechat:jsapi", "sandbox:sandbox"]),
-    ("wechat", "", ["wechat:native", "sandbox:sandbox"]),
-    ("mobile", "", ["wechat:h5", "alipay:wap", "sandbox:sandbox"]),
-    ("pc", "", ["wechat:native", "alipay:precreate", "alipay:page", "sandbox:sandbox"]),
+@pytest.mark.parametrize("kind, jsapi, expected", [
+    ("wechat", True, ["wechat:jsapi", "sandbox:sandbox"]),
+    ("wechat", False, ["wechat:native", "sandbox:sandbox"]),
+    ("mobile", False, ["wechat:h5", "alipay:wap", "sandbox:sandbox"]),
+    ("pc", False, ["wechat:native", "alipay:precreate", "alipay:page", "sandbox:sandbox"]),
 ])
-def test_options_fit_the_browser(kind, openid, expected):
-    options = pay_options(accounts("wechat", "alipay", "sandbox"), kind, openid=openid)
+def test_options_fit_the_browser(kind, jsapi, expected):
+    options = pay_options(accounts("wechat", "alipay", "sandbox"), kind, jsapi=jsapi)
     assert [o.key for o in options] == expected
 
 
