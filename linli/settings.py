@@ -160,6 +160,8 @@ else:
         "immediate": False,
     }
 HUEY["consumer"] = {"workers": 2, "worker_type": "thread"}
+# A console bill run committing more bills than this runs as a background job.
+LINLI_BILL_RUN_INLINE_MAX = int(os.environ.get("LINLI_BILL_RUN_INLINE_MAX") or 5000)
 
 # --- auth ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -52,6 +52,7 @@ from linli.billing.services.adjustments import (
     bill_adjustment_decide,
     bill_adjustment_request,
 )
+from linli.billing.services.planning import proration_reasons
 from linli.console.html import table as _table
 from linli.console.html import when as _when
 from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin, ScopedTabularInline
@@ -739,9 +740,16 @@ class BillAdmin(ReadOnlyAdmin):
             rows.append((_t("Tier from %(start)s") % {"start": tier["from"]},
                          f"{tier['quantity']} × {tier['price']}"))
         if "proration" in detail:
-            rows.append((_t("Share of the period billed"), detail["proration"]))
+            share = detail["proration"]
+            if "days" in detail:
+                share = _t("%(share)s (%(days)s days)") % {"share": share, "days": detail["days"]}
+            rows.append((_t("Share of the period billed"), share))
+        if detail.get("prorated_by"):
+            rows.append((_t("Prorated by"), proration_reasons(detail["prorated_by"])))
         if "vacancy_percent" in detail:
             rows.append((_t("Vacant unit pays (%)"), detail["vacancy_percent"]))
+        if "vacant_days" in detail:
+            rows.append((_t("Days with no occupancy"), detail["vacant_days"]))
         rows.append((_t("Amount (rounded once to the fen)"), format_fen(obj.amount_fen)))
         return _table(["", ""], rows)
 

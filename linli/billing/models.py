@@ -382,10 +382,25 @@ class Bill(models.Model):
 
     # db_index=False on several FKs below: every index slows a bill run's COPY, and these
     # are covered by a composite index or constraint with the same leading column.
+    #
+    # db_constraint=False on the FKs that record provenance or repeat a fact another column
+    # implies (community, standard, rate, reading, bill_run, issued_by). PostgreSQL checks
+    # a foreign key with one trigger and one index probe per inserted row, at COMMIT (Django
+    # makes them DEFERRABLE INITIALLY DEFERRED): 233,000 bills of a 100,000-unit run × 9
+    # FKs was 2.1 million checks and over half the run's time. The FKs that define what a
+    # bill is — unit, parking space, fee item (its unique constraints) — stay in the
+    # database. The others are proven by the invariant ``billing.bill_references`` (`linli
+    # check`), which asks more than an FK could: not only that the row exists but that it
+    # agrees (the community is the unit's, the standard is of the fee item, the rate is of
+    # the standard, the reading is of the unit's meter, the run is of the community). None
+    # of them is ever deleted while a bill points at it: ``on_delete=PROTECT`` still
+    # refuses it in Django, communities, standards, runs and readings have no delete path,
+    # and a price is deleted only under the bill-run lock and only when no bill used it
+    # (``config.standard_rate_delete``).
     # Covered by index bill_comm_status (community, status, period_key).
     community = models.ForeignKey(
         "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
-        related_name="bills", db_index=False,
+        related_name="bills", db_index=False, db_constraint=False,
     )
     # Covered by index bill_unit_status (unit, status).
     unit = models.ForeignKey(
@@ -405,19 +420,20 @@ class Bill(models.Model):
     # (used_rate_ids on every standard's admin page, binding_check_deletable, price and
     # method-change checks), not only for PROTECT.
     standard = models.ForeignKey(
-        ChargeStandard, verbose_name=_("standard"), on_delete=models.PROTECT, related_name="+"
+        ChargeStandard, verbose_name=_("standard"), on_delete=models.PROTECT, related_name="+",
+        db_constraint=False,
     )
     rate = models.ForeignKey(
         StandardRate, verbose_name=_("price"), null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+",
+        related_name="+", db_constraint=False,
     )
     reading = models.ForeignKey(
         MeterReading, verbose_name=_("meter reading"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="bills",
+        on_delete=models.PROTECT, related_name="bills", db_constraint=False,
     )
     bill_run = models.ForeignKey(
         BillRun, verbose_name=_("bill run"), null=True, blank=True, on_delete=models.PROTECT,
-        related_name="bills",
+        related_name="bills", db_constraint=False,
     )
     period_key = models.CharField(_("period"), max_length=20)
     period_start = models.DateField(_("period start"))
@@ -442,7 +458,7 @@ class Bill(models.Model):
     # user reads this column, which is rare, so a sequential scan then is acceptable.
     issued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("issued by"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="+", db_index=False,
+        on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False,
     )
 
     class Meta:
@@ -515,3 +531,60 @@ class BillAdjustment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount_fen} · {self.bill}"
+
+
+class BillRunJob(models.Model):
+    """A console bill run too large for a web request, committed by a background job:
+    what the person approved (the preview's figures) and where the job stands.
+
+    States: queued → running → done (``run`` set) or failed (``error`` says why);
+    a crashed attempt goes back to queued while retries remain. ``token`` is issued
+    with the preview page, so a double click queues one job; a job that is done or
+    failed is never run again, and its commit and its "done" are one transaction, so
+    a retried job cannot issue bills twice (the bills' unique constraints stand behind
+    that).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    token = models.CharField(max_length=36, unique=True, editable=False)
+    community = models.ForeignKey(
+        "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
+        related_name="+",
+    )
+    period_key = models.CharField(_("period"), max_length=7)
+    fee_item_ids = models.JSONField(default=list, blank=True)
+    expected_count = models.PositiveIntegerField(_("bills"))
+    expected_total_fen = models.BigIntegerField(_("total (fen)"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    run = models.ForeignKey(
+        BillRun, verbose_name=_("bill run"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+    created_at = models.DateTimeField(_("queued"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("background bill run")
+        verbose_name_plural = _("background bill runs")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.community} {self.period_key} job #{self.pk}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)

@@ -5,6 +5,8 @@ Every morning at 01:10 (local time) ``scheduled_bill_runs`` queues one job per d
 community, so a company's communities are billed in parallel by as many workers as
 there are, and one community's failure neither stops nor delays the others. A run is
 idempotent — it issues only what is missing — so a retried or repeated job is harmless.
+
+``bill_run_job`` commits a console bill run too large for a web request.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from huey.contrib.djhuey import db_periodic_task, db_task
 
 from linli.billing.models import BillingSettings
 from linli.billing.services.bill_run import bill_run_commit
+from linli.billing.services.bill_run_jobs import bill_run_job_execute
 from linli.billing.services.planning import BillRunError
 from linli.core.tasks import local_crontab
 
@@ -64,3 +67,12 @@ def scheduled_bill_run(community_id: int, period_key: str, today: str) -> int | 
                 community_id, period_key, run.pk, run.bill_count, run.total_fen,
                 sum(w["count"] for w in run.warnings))
     return run.pk
+
+
+@db_task(retries=2, retry_delay=60, context=True, name="bill_run_job")
+def bill_run_job(job_id: int, task=None) -> int | None:
+    """A console bill run too large for the web request (``services.bill_run_jobs``).
+    Returns the bill run's id once done; retried (at most twice) after a crash only."""
+    job = bill_run_job_execute(job_id=job_id, last_attempt=task is None or not task.retries)
+    logger.info("bill run job #%s: %s (run #%s)", job_id, job.status, job.run_id)
+    return job.run_id

@@ -3,11 +3,17 @@ and input, call one service, render).
 
 The preview and the commit post the same parameters; the commit also posts the figures
 the person saw, and the service refuses (writing nothing) if the data changed since.
+
+A commit of more than ``LINLI_BILL_RUN_INLINE_MAX`` bills is not run inside the web
+request: it is queued as a background job (``services.bill_run_jobs``) and the person
+is sent to the job's page, which refreshes itself until the job is done or failed. The
+preview page carries a token, so a double click queues one job.
 """
 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
@@ -28,7 +34,7 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
-from linli.billing.models import BillRun, FeeItem
+from linli.billing.models import BillRun, BillRunJob, FeeItem
 from linli.billing.services.bill_run import (
     BillRunReversalError,
     bill_run_commit,
@@ -37,6 +43,7 @@ from linli.billing.services.bill_run import (
     preview_fee_items,
     preview_sample,
 )
+from linli.billing.services.bill_run_jobs import bill_run_job_queue, new_token
 from linli.billing.services.planning import BillRunError
 from linli.estate.models import Community
 from linli.money import format_fen
@@ -45,6 +52,8 @@ from linli.staff.scope import communities_for, require_community_in_scope
 RUN_PERMISSION = "billing.add_billrun"
 REVERSE_PERMISSION = "billing.change_billrun"
 RECENT_RUNS = 20
+RECENT_JOBS = 10
+JOB_REFRESH_S = 3
 
 
 class BillRunForm(forms.Form):
@@ -65,6 +74,8 @@ class BillRunForm(forms.Form):
     # The figures of the preview being committed (hidden; set by the preview page).
     expected_count = forms.IntegerField(required=False, widget=forms.HiddenInput)
     expected_total_fen = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # One per preview page: a double click on a background commit queues one job.
+    commit_token = forms.CharField(required=False, max_length=36, widget=forms.HiddenInput)
 
     def __init__(self, *args, communities: QuerySet[Community], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -111,6 +122,9 @@ def bill_runs(request: HttpRequest) -> HttpResponse:
         require_community_in_scope(request.POST.get("community"), communities)
         form = BillRunForm(request.POST, communities=communities)
         if form.is_valid():
+            if request.POST.get("action") == "commit" and _in_background(form):
+                job = _queue(request, form)
+                return HttpResponseRedirect(reverse("billing:bill-run-job", args=[job.pk]))
             if request.POST.get("action") == "commit":
                 run = _commit(request, form)
                 if run is not None:
@@ -126,8 +140,18 @@ def bill_runs(request: HttpRequest) -> HttpResponse:
         "form": form,
         "preview": preview,
         "runs_table": _runs_table(communities, request.user.has_perm(REVERSE_PERMISSION)),
+        "jobs_table": _jobs_table(communities),
     }
     return TemplateResponse(request, "billing/bill_runs.html", context)
+
+
+def _inline_max() -> int:
+    return settings.LINLI_BILL_RUN_INLINE_MAX
+
+
+def _in_background(form: BillRunForm) -> bool:
+    expected = form.expected()
+    return expected is not None and expected[0] > _inline_max()
 
 
 def _preview(form: BillRunForm) -> dict | None:
@@ -143,6 +167,8 @@ def _preview(form: BillRunForm) -> dict | None:
         "period_key": preview.period_key,
         "fee_item_ids": form.run_args()["fee_item_ids"] or [],
         "total": format_fen(preview.total_fen),
+        "background": preview.bill_count > _inline_max(),
+        "commit_token": new_token(),
         "items_table": {
             "headers": [_("Fee item"), _("Bills"), _("Amount")],
             "rows": [[i["name"], i["count"], format_fen(i["total_fen"])] for i in items]
@@ -170,6 +196,58 @@ def _commit(request: HttpRequest, form: BillRunForm) -> BillRun | None:
         "id": run.pk, "n": run.bill_count, "total": format_fen(run.total_fen),
     })
     return run
+
+
+def _queue(request: HttpRequest, form: BillRunForm) -> BillRunJob:
+    job, created = bill_run_job_queue(
+        acting_user=request.user, token=form.cleaned_data["commit_token"] or new_token(),
+        expected=form.expected(), **form.run_args(),
+    )
+    if created:
+        messages.info(request, _("The bill run is large, so it is committed in the background "
+                                 "(job #%(id)s); this page shows how it goes.") % {"id": job.pk})
+    return job
+
+
+def _jobs_table(communities: QuerySet[Community]) -> dict | None:
+    jobs = list(BillRunJob.objects.filter(community__in=communities)
+                .select_related("community", "requested_by").order_by("-id")[:RECENT_JOBS])
+    if not jobs:
+        return None
+    rows = [
+        [format_html('<a class="text-primary-600 underline" href="{}">#{}</a>',
+                     reverse("billing:bill-run-job", args=[job.pk]), job.pk),
+         job.community.name, job.period_key, job.get_status_display(), job.expected_count,
+         format_fen(job.expected_total_fen), job.requested_by or "—",
+         date_format(timezone.localtime(job.created_at), "SHORT_DATETIME_FORMAT")]
+        for job in jobs
+    ]
+    return {
+        "headers": [_("Job"), pgettext("bill run", "Community"), pgettext("bill run", "Month"),
+                    _("Status"), _("Bills"), _("Amount"), _("By"), _("Queued")],
+        "rows": rows,
+    }
+
+
+@staff_member_required
+@permission_required(RUN_PERMISSION, raise_exception=True)
+@require_http_methods(["GET"])
+def bill_run_job_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Where a background commit stands; refreshes itself until it is finished."""
+    job = BillRunJob.objects.filter(
+        pk=pk, community__in=communities_for(request.user)
+    ).select_related("community", "run").first()
+    if job is None:
+        raise Http404("bill run job not found")
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Background bill run #%(id)s") % {"id": job.pk},
+        "job": job,
+        "total": format_fen(job.expected_total_fen),
+        "run_total": format_fen(job.run.total_fen) if job.run else "",
+        "refresh_s": None if job.finished else JOB_REFRESH_S,
+    }
+    return TemplateResponse(request, "billing/bill_run_job.html", context)
 
 
 def _runs_table(communities: QuerySet[Community], can_reverse: bool) -> dict:

@@ -43,6 +43,7 @@ from linli.billing.statement import (
     unit_statement_totals,
 )
 from linli.core.audit import audit_record
+from linli.core.http import client_ip
 from linli.core.models import AuditEvent
 from linli.core.xlsx import XLSX_CONTENT_TYPE
 from linli.estate.models import Occupancy, Unit
@@ -387,5 +388,5 @@ def unit_statement_xlsx(request: HttpRequest, unit_id: int) -> HttpResponse:
                                                                  filename=filename)
     audit_record(actor=request.user, action=AuditEvent.Action.ACTION, obj=unit,
                  summary=f"export statement ({len(rows)} rows)",
-                 ip=request.META.get("REMOTE_ADDR") or None)
+                 ip=client_ip(request))
     return response

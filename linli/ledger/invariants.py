@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from linli.core.invariants import invariant
+from linli.estate.models import Unit
 from linli.ledger.chart import CHART
 from linli.ledger.models import JournalEntry, JournalLine, lines_digest
 
@@ -48,7 +49,8 @@ def entries_balance() -> tuple[int, list[str]]:
 
 
 @invariant("ledger.lines_valid", "every line has a known account, a positive amount, a valid side, "
-           "its entry's community and the dimensions its account needs")
+           "its entry's community, a unit of that community, and the dimensions its account "
+           "needs")
 def lines_valid() -> tuple[int, list[str]]:
     unit_accounts = [code for code, a in CHART.items() if a.needs_unit]
     fee_item_accounts = [code for code, a in CHART.items() if a.needs_fee_item]
@@ -69,11 +71,12 @@ def lines_valid() -> tuple[int, list[str]]:
         f"line #{i} of entry #{e}: community differs from its entry's"
         for i, e in mismatched.order_by("id").values_list("id", "entry_id")[:MAX_REPORTED]
     ]
-    foreign_unit = JournalLine.objects.filter(unit__isnull=False).exclude(
-        unit__community_id=F("community_id")
-    )
+    # The unit has no database FK (see JournalLine): it must exist, in the line's community.
+    foreign_unit = JournalLine.objects.filter(unit_id__isnull=False).filter(~Exists(
+        Unit.objects.filter(pk=OuterRef("unit_id"), community_id=OuterRef("community_id"))
+    ))
     violations += [
-        f"line #{i} of entry #{e}: unit #{u} is in another community"
+        f"line #{i} of entry #{e}: unit #{u} is in another community or does not exist"
         for i, e, u in foreign_unit.order_by("id").values_list("id", "entry_id", "unit_id")[
             :MAX_REPORTED
         ]

@@ -107,15 +107,27 @@ class JournalLine(AppendOnlyModel):
     account = models.CharField(_("account"), max_length=8, choices=ACCOUNT_CHOICES)
     side = models.CharField(_("side"), max_length=1, choices=SIDE_CHOICES)
     amount_fen = models.BigIntegerField(_("amount (fen)"))
-    # Dimensions. ``community`` repeats the entry's so balances need no join.
-    # No index of its own: covered by index ledger_line_dims (community, account, unit).
+    # Dimensions: community, unit and fee item. ``community`` repeats the entry's so
+    # balances need no join; no index of its own: covered by index ledger_line_dims
+    # (community, account, unit).
+    #
+    # No database foreign key on the dimensions (db_constraint=False; ``fee_item_ref`` never
+    # had one): a line is what its entry and account say, and those stay enforced (the
+    # entry FK; the account by the chart in ``post_entry``). A bill run writes one line per
+    # bill, a quarter of a million for a large community, and each FK costs PostgreSQL a
+    # trigger and an index probe per line at COMMIT. Instead `linli check` proves more than
+    # an FK could: ``ledger.lines_valid`` that each line's community is its entry's and its
+    # unit exists *in that community*, ``billing.receivable_matches_bills`` that each
+    # unit's receivable equals what its bills owe. A unit is never deleted under its lines:
+    # ``on_delete=PROTECT`` refuses it in Django, and a unit with lines has bills or a
+    # prepaid wallet, whose FKs to it the database does enforce.
     community = models.ForeignKey(
         "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT, related_name="+",
-        db_index=False,
+        db_index=False, db_constraint=False,
     )
     unit = models.ForeignKey(
         "estate.Unit", verbose_name=_("unit"), null=True, blank=True, on_delete=models.PROTECT,
-        related_name="journal_lines",
+        related_name="journal_lines", db_constraint=False,
     )
     fee_item_ref = models.BigIntegerField(
         _("fee item"), null=True, blank=True,
@@ -146,13 +158,21 @@ def lines_digest(lines) -> str:
     carries meaning is covered, so moving a line to another community, unit or fee item
     is caught as surely as changing its amount.
     """
-    canonical = sorted(
-        f"{line.account}|{line.side}|{line.amount_fen}|{line.community_id}|"
-        f"{'' if line.unit_id is None else line.unit_id}|"
-        f"{'' if line.fee_item_ref is None else line.fee_item_ref}\n"
+    return rows_digest(
+        (line.account, line.side, line.amount_fen, line.community_id, line.unit_id,
+         line.fee_item_ref)
         for line in lines
     )
-    h = hashlib.sha256()
-    for text in canonical:
-        h.update(text.encode())
-    return h.hexdigest()
+
+
+def rows_digest(rows) -> str:
+    """``lines_digest`` over plain tuples (account, side, amount_fen, community_id,
+    unit_id, fee_item_ref): what posting and `linli check` use, a bill run's entry having
+    thousands of lines."""
+    canonical = sorted(
+        f"{account}|{side}|{amount_fen}|{community_id}|{'' if unit_id is None else unit_id}|"
+        f"{'' if fee_item_ref is None else fee_item_ref}\n"
+        for account, side, amount_fen, community_id, unit_id, fee_item_ref in rows
+    )
+    # One update of the joined text hashes exactly what one update per line would.
+    return hashlib.sha256("".join(canonical).encode()).hexdigest()

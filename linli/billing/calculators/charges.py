@@ -1,7 +1,8 @@
 """Charge lines: what one unit or parking space owes for one fee item and period.
 
 The whole line is computed as an exact fraction — price × basis × months × the share of
-days × the vacancy percentage — and rounded to the fen once, ROUND_HALF_UP.
+days billed, of which the vacant days count at the vacancy percentage — and rounded to
+the fen once, ROUND_HALF_UP.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ class ChargeInput:
     ``unit_price`` is yuan per month per basis unit (unit, space or m²) for recurring
     methods, yuan per usage unit for metered ones, yuan per charge for one-off ones.
     ``proration`` is the share of the period's days billed, exact (``Fraction(14, 31)``).
+    ``vacant_share`` is the share of the period's days, among those billed, on which the
+    unit stood vacant and pays ``vacancy_percent``; None = every billed day (a unit
+    vacant all along). Without a ``vacancy_percent`` vacant days pay in full.
     """
 
     method: str
@@ -33,6 +37,7 @@ class ChargeInput:
     tiers: tuple[Tier, ...] = ()
     proration: Fraction | Decimal = Fraction(1)
     vacancy_percent: Decimal | None = None  # percentage a vacant unit pays, None = full
+    vacant_share: Fraction | Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -59,11 +64,23 @@ def compute_charge(charge: ChargeInput) -> ChargeLine:
     if factor != 1:
         detail["proration"] = f"{factor.numerator}/{factor.denominator}"
     if charge.vacancy_percent is not None:
-        factor *= _exact(charge.vacancy_percent) / 100
-        detail["vacancy_percent"] = str(charge.vacancy_percent)
+        factor = _with_vacancy(factor, charge, detail)
     # The one rounding of this line.
     return ChargeLine(round_fraction_to_fen(exact_yuan * factor), quantity, charge.unit_price,
                       detail)
+
+
+def _with_vacancy(billed: Fraction, charge: ChargeInput, detail: dict) -> Fraction:
+    """The share of the period charged once vacant days pay only the vacancy percentage."""
+    vacant = billed if charge.vacant_share is None else _exact(charge.vacant_share)
+    if not 0 <= vacant <= billed:
+        raise ChargeError("vacant days outside the days billed")
+    if vacant == 0:
+        return billed
+    detail["vacancy_percent"] = str(charge.vacancy_percent)
+    if vacant != billed:
+        detail["vacant_share"] = f"{vacant.numerator}/{vacant.denominator}"
+    return billed - vacant + vacant * _exact(charge.vacancy_percent) / 100
 
 
 def _base(charge: ChargeInput) -> tuple[Decimal, Fraction, dict]:

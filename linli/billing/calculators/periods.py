@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -80,3 +81,28 @@ def is_period_start(month: dt.date | str, cycle: str, anchor_month: int = 1) -> 
 def proration(period: Period, start: dt.date | None, end: dt.date | None) -> Fraction:
     """Share of the period's days inside [start, end], exact."""
     return Fraction(period.overlap_days(start, end), period.days)
+
+
+def covered_days(
+    period: Period,
+    spans: Iterable[tuple[dt.date, dt.date | None]],
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> int:
+    """Days of the period inside [start, end] that at least one of ``spans`` covers.
+
+    Spans are inclusive (start, end-or-None) date ranges — occupancies, say — and may
+    overlap or touch: a day counts once however many spans cover it.
+    """
+    lo = max(period.start, start) if start else period.start
+    hi = min(period.end, end) if end else period.end
+    clipped = sorted(
+        (max(lo, s), min(hi, e) if e else hi) for s, e in spans
+    )
+    days, reached = 0, lo - dt.timedelta(days=1)  # last day already counted
+    for s, e in clipped:
+        s = max(s, reached + dt.timedelta(days=1))
+        if s <= e:
+            days += (e - s).days + 1
+            reached = e
+    return days

@@ -11,6 +11,20 @@ fee item and period.
 Whatever is the same for every bill of a standard (due date, late-fee rule, price) is
 worked out once, and ``compute_charge`` — a pure function — is called once per
 distinct input (units of one floor plan share their charge).
+
+Proration by days (the bill's ``detail`` records the share, why, and any vacant days):
+- every bill covers only the days of its binding (费用绑定) inside the period, and a
+  unit's bills start on its delivery date;
+- occupancies (owner, co-owner, tenant, family — a unit is "held" while any runs) refine
+  this where a unit has them: a per-space fee (parking) is charged only for the days
+  the space's unit is held — nothing when it is held on none; a per-unit fee whose
+  standard has a vacancy discount (空置房) charges the days the unit is held by no one
+  at the vacancy percentage. A unit whose status is "vacant" pays the vacancy
+  percentage for every day, as before; a unit with no occupancy recorded at all is
+  billed by its status alone (its people are not entered yet, which says nothing about
+  its days). Occupancies are read once per period for the whole community, and only
+  those of units not held by one occupancy over the whole period (see
+  ``_occupancy_gaps``), so the common case costs one query that returns nothing.
 """
 
 from __future__ import annotations
@@ -22,12 +36,19 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from linli.billing.calculators.charges import ChargeError, ChargeInput, ChargeLine, compute_charge
 from linli.billing.calculators.due import due_date
-from linli.billing.calculators.periods import Period, is_period_start, parse_month, period_for
+from linli.billing.calculators.periods import (
+    Period,
+    covered_days,
+    is_period_start,
+    parse_month,
+    period_for,
+)
 from linli.billing.calculators.tiers import Tier
 from linli.billing.models import (
     Bill,
@@ -37,7 +58,7 @@ from linli.billing.models import (
     MeterReading,
     StandardRate,
 )
-from linli.estate.models import ParkingSpace, Unit
+from linli.estate.models import Occupancy, ParkingSpace, Unit
 
 Method = ChargeStandard.Method
 SPACE_METHODS = (Method.FIXED_SPACE,)
@@ -146,6 +167,7 @@ def plan_bills(
         standards = standards.filter(fee_item_id__in=fee_item_ids)
     standards = list(standards)
     shared = _shared_fee_items(standards)
+    gaps: dict[Period, dict] = {}  # occupancies that matter, read once per period
     for standard in standards:
         if not is_period_start(month, standard.cycle, anchor):
             continue
@@ -154,7 +176,36 @@ def plan_bills(
         if rate is None:
             continue
         seen = shared.get(standard.fee_item_id)
-        yield from _plan_standard(standard, rate, period, community_id, warnings, seen)
+        occupancy = None
+        if _needs_occupancy(standard):
+            if period not in gaps:
+                gaps[period] = _occupancy_gaps(community_id, period)
+            occupancy = gaps[period]
+        yield from _plan_standard(standard, rate, period, community_id, warnings, seen,
+                                  occupancy)
+
+
+def _needs_occupancy(standard: ChargeStandard) -> bool:
+    """Occupancy changes only per-space fees and per-unit fees with a vacancy discount."""
+    return standard.method in SPACE_METHODS or standard.vacancy_percent is not None
+
+
+def _occupancy_gaps(community_id: int, period: Period) -> dict[int, tuple]:
+    """unit id → its occupancy spans, for the units whose occupancies could leave some
+    day of the period unheld: units with occupancies, none of which alone covers the
+    whole period. Units held throughout, and units with no occupancy at all, are
+    absent — which is most units, so the answer stays small."""
+    held_throughout = Occupancy.objects.filter(
+        unit_id=OuterRef("unit_id"), start_date__lte=period.start,
+    ).filter(Q(end_date__isnull=True) | Q(end_date__gte=period.end))
+    rows = (  # NOT EXISTS: an anti-join on PostgreSQL, an index probe per row on SQLite
+        Occupancy.objects.filter(~Exists(held_throughout), unit__community_id=community_id)
+        .order_by().values_list("unit_id", "start_date", "end_date")
+    )
+    spans: dict[int, list] = {}
+    for unit_id, start, end in rows.iterator(chunk_size=UNIT_CHUNK):
+        spans.setdefault(unit_id, []).append((start, end))
+    return {unit_id: tuple(found) for unit_id, found in spans.items()}
 
 
 def _shared_fee_items(standards) -> dict[int, set]:
@@ -178,7 +229,7 @@ def _rate_for(standard: ChargeStandard, period: Period, warnings: PlanWarnings):
 
 
 def _plan_standard(
-    standard, rate, period, community_id, warnings, seen: set | None
+    standard, rate, period, community_id, warnings, seen: set | None, occupancy: dict | None
 ) -> Iterator[PlannedBill]:
     bindings = list(
         Binding.objects.filter(standard=standard, start_date__lte=period.end)
@@ -187,7 +238,7 @@ def _plan_standard(
     if not bindings:
         return
     readings = _readings(standard, period, community_id) if standard.method == Method.METERED else {}
-    planner = _StandardPlanner(standard, rate, period, readings, warnings)
+    planner = _StandardPlanner(standard, rate, period, readings, warnings, occupancy or {})
     for target in _targets(standard, bindings, community_id, period.key):
         if target.billed:
             warnings.already_billed += 1
@@ -320,10 +371,14 @@ _FAILED = object()  # memo entry: compute_charge refused this input
 class _StandardPlanner:
     """Plans the bills of one standard for one period."""
 
-    def __init__(self, standard, rate, period, readings, warnings) -> None:
+    def __init__(self, standard, rate, period, readings, warnings, occupancy: dict) -> None:
         self.standard, self.rate, self.period = standard, rate, period
-        self.readings, self.warnings = readings, warnings
+        self.readings, self.warnings, self.occupancy = readings, warnings, occupancy
         self.metered = standard.method == Method.METERED
+        self.per_space = standard.method in SPACE_METHODS
+        self.vacancy = standard.vacancy_percent
+        self.full = _Days(period.days, 0, ())
+        self.full_vacant = _Days(period.days, period.days, ())
         self.by_area = standard.method in (Method.BUILDING_AREA, Method.USABLE_AREA)
         self.tiers = tuple(
             Tier(_dec(t.get("up_to")), Decimal(str(t["price"]))) for t in rate.tiers or []
@@ -348,14 +403,9 @@ class _StandardPlanner:
             warnings.add("space_without_unit", _("Parking spaces not let to any unit"),
                          target.label)
             return None
-        period = self.period
-        start = target.start
-        if target.delivered_on and target.delivered_on > start:
-            start = target.delivered_on
-        days = period.overlap_days(start, target.end)
-        if days == 0:
+        days = self._days(target)
+        if days is None:
             return None
-        proration = self.whole if days == period.days else Fraction(days, period.days)
         reading = None
         if self.metered:
             reading = self.readings.get(target.unit_id)
@@ -365,7 +415,7 @@ class _StandardPlanner:
             if not reading.billable:
                 warnings.add("reading_review", _("Readings awaiting review"), target.label)
                 return None
-        line = self._charge(target, reading, proration)
+        line = self._charge(target, reading, days)
         if line is _FAILED:
             warnings.add("no_area", _("Units with no area"), target.label)
             return None
@@ -374,35 +424,103 @@ class _StandardPlanner:
         same = self.same
         return PlannedBill(
             target.unit_id, target.parking_space_id, same["fee_item_id"], same["standard_id"],
-            same["rate_id"], reading.pk if reading else None, period, line.quantity,
+            same["rate_id"], reading.pk if reading else None, self.period, line.quantity,
             line.unit_price, line.amount_fen, line.detail, same["due_date"],
             same["late_fee_daily_rate"], same["late_fee_grace_days"], same["late_fee_cap_fen"],
         )
 
-    def _charge(self, target: _Target, reading, proration: Fraction):
+    def _days(self, target: _Target) -> _Days | None:
+        """The days of the period this target is billed for, and why some are left out
+        or discounted; None when there are none (a warning says why if it is news)."""
+        period, start, end = self.period, target.start, target.end
+        if not (start > period.start or (end is not None and end < period.end)
+                or (target.delivered_on is not None and target.delivered_on > period.start)
+                or target.unit_id in self.occupancy):  # the common case, kept fast
+            return self.full_vacant if target.vacant and self.vacancy is not None else self.full
+        reasons = []
+        if start > period.start or (target.end and target.end < period.end):
+            reasons.append("binding")
+        if target.delivered_on and target.delivered_on > max(start, period.start):
+            start = target.delivered_on
+            reasons.append("delivery")
+        billed = period.overlap_days(start, target.end)
+        if billed == 0:
+            return None
+        spans = self.occupancy.get(target.unit_id)
+        vacant = billed if target.vacant and self.vacancy is not None else 0
+        if spans is not None and (self.per_space or (self.vacancy is not None and not vacant)):
+            held = covered_days(period, spans, start, target.end)
+            if held < billed:
+                reasons.append("occupancy")
+                if self.per_space:
+                    billed = held
+                else:
+                    vacant = billed - held
+            if billed == 0:
+                self.warnings.add("space_unheld",
+                                  _("Parking spaces whose unit has no occupancy this period"),
+                                  target.label)
+                return None
+        return _Days(billed, vacant, tuple(reasons))
+
+    def _charge(self, target: _Target, reading, days: _Days):
         """``compute_charge`` of this target, remembered by everything it depends on
         (Decimals by their text, so 88.5 and 88.50 stay apart). The area goes in only
         where the method charges by area, so units with one fixed fee share one line."""
         usage = reading.usage if reading else None
         area = target.area if self.by_area else None
-        vacancy = self.standard.vacancy_percent if target.vacant else None
+        vacancy = self.vacancy if days.vacant else None
         key = (None if area is None else str(area), None if usage is None else str(usage),
-               proration.numerator, proration.denominator, vacancy)
+               days, vacancy)
         line = self.charges.get(key)
         if line is None:
             if len(self.charges) >= CHARGE_MEMO_MAX:
                 self.charges.clear()
-            try:
-                line = compute_charge(ChargeInput(
-                    method=self.standard.method, unit_price=self.rate.unit_price,
-                    months=self.period.months, area=area, usage=usage,
-                    tiers=self.tiers, proration=proration, vacancy_percent=vacancy,
-                ))
-            except ChargeError:
-                line = _FAILED
+            line = self._compute(area, usage, days, vacancy)
             self.charges[key] = line
         return line
+
+    def _compute(self, area, usage, days: _Days, vacancy):
+        period_days = self.period.days
+        whole = days.billed == period_days
+        try:
+            line = compute_charge(ChargeInput(
+                method=self.standard.method, unit_price=self.rate.unit_price,
+                months=self.period.months, area=area, usage=usage, tiers=self.tiers,
+                proration=self.whole if whole else Fraction(days.billed, period_days),
+                vacancy_percent=vacancy,
+                vacant_share=None if days.vacant == days.billed
+                else Fraction(days.vacant, period_days),
+            ))
+        except ChargeError:
+            return _FAILED
+        # How the line was prorated, for the bill page (shared by the bills of this key).
+        if not whole:
+            line.detail["days"] = f"{days.billed}/{period_days}"
+        if days.reasons:
+            line.detail["prorated_by"] = list(days.reasons)
+        if vacancy is not None and days.vacant != days.billed:
+            line.detail["vacant_days"] = days.vacant
+        return line
+
+
+class _Days(NamedTuple):
+    billed: int  # days of the period charged at all
+    vacant: int  # of those, days charged at the vacancy percentage
+    reasons: tuple[str, ...]  # what cut or discounted days: binding, delivery, occupancy
 
 
 def _dec(value) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
+
+
+PRORATION_REASONS = {
+    "binding": gettext_lazy("fee binding dates"),
+    "delivery": gettext_lazy("delivery date"),
+    "occupancy": gettext_lazy("occupancy dates"),
+}
+
+
+def proration_reasons(codes) -> str:
+    """A bill's ``detail["prorated_by"]``, in words."""
+    return " / ".join(str(PRORATION_REASONS.get(code, code)) for code in codes)

@@ -67,3 +67,72 @@ def test_trial_balance_counts_communities(five_entries, estate, post):
     assert inv.trial_balance_zero() == (2, [])
     assert inv.entries_balance() == (6, [])
     assert inv.lines_valid() == (12, [])
+
+
+@pytest.mark.parametrize("community", ["other", "missing"])
+def test_a_line_whose_community_is_not_its_entrys_is_found(five_entries, estate, community):
+    """A line's community has no database foreign key (it repeats its entry's, and a bill
+    run writes a line per bill); this check is what proves it, on every database."""
+    entry = five_entries[0]
+    community_id = estate["a2"].pk if community == "other" else 999_999
+    with connection.cursor() as cursor:
+        # A balanced pair, so only the dimension is wrong.
+        for side in ("D", "C"):
+            cursor.execute(
+                "INSERT INTO ledger_journalline (entry_id, account, side, amount_fen, "
+                "community_id) VALUES (%s, %s, %s, 7, %s)",
+                [entry.pk, chart.BANK, side, community_id],
+            )
+    checked, violations = inv.lines_valid()
+    assert checked == 12
+    assert violations == [
+        f"line #{pk} of entry #{entry.pk}: community differs from its entry's"
+        for pk in sorted(entry.lines.filter(community_id=community_id).values_list("pk", flat=True))
+    ]
+    assert len(violations) == 2
+    assert inv.entries_balance()[1] == []
+
+
+def test_the_digest_format_is_fixed_whatever_computes_it(five_entries, estate):
+    """Digests already stored must keep matching: posting digests plain tuples, `linli
+    check` recomputes from the stored lines, and both hash the same canonical text."""
+    import hashlib
+
+    from linli.ledger.models import lines_digest, rows_digest
+
+    entry = five_entries[0]
+    a1, unit = estate["a1"].pk, estate["a1_unit"].pk
+    text = "".join(sorted([f"{chart.RECEIVABLE}|D|100|{a1}|{unit}|\n",
+                           f"{chart.REVENUE}|C|100|{a1}||11\n"]))
+    assert entry.digest == hashlib.sha256(text.encode()).hexdigest()
+    lines = list(entry.lines.all())
+    assert lines_digest(lines) == entry.digest
+    assert rows_digest(
+        (x.account, x.side, x.amount_fen, x.community_id, x.unit_id, x.fee_item_ref)
+        for x in reversed(lines)
+    ) == entry.digest
+
+
+@pytest.mark.parametrize("unit", ["other", "missing"])
+def test_a_line_whose_unit_is_missing_or_of_another_community_is_found(
+    five_entries, estate, unit
+):
+    """A line's unit has no database foreign key either; this check proves it exists, in
+    the line's community."""
+    entry = five_entries[0]
+    unit_id = estate["a2_unit"].pk if unit == "other" else 999_999
+    with connection.cursor() as cursor:
+        for side in ("D", "C"):
+            cursor.execute(
+                "INSERT INTO ledger_journalline (entry_id, account, side, amount_fen, "
+                "community_id, unit_id) VALUES (%s, %s, %s, 7, %s, %s)",
+                [entry.pk, chart.PREPAID, side, entry.community_id, unit_id],
+            )
+    checked, violations = inv.lines_valid()
+    assert checked == 12
+    assert violations == [
+        f"line #{pk} of entry #{entry.pk}: unit #{unit_id} is in another community or does "
+        "not exist"
+        for pk in sorted(entry.lines.filter(unit_id=unit_id).values_list("pk", flat=True))
+    ]
+    assert len(violations) == 2
