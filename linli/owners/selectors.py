@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.sessions.models import Session
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from linli.core.validators import MOBILE_RE
-from linli.estate.models import Occupancy
+from linli.estate.models import Occupancy, Person
 from linli.owners.models import BindingRequest, NotificationPreference, OwnerSession
 from linli.portal.auth import is_owner
 
@@ -39,6 +40,51 @@ def current_occupancies(user, *, today: dt.date | None = None) -> QuerySet[Occup
 def owner_unit_ids(user, *, today: dt.date | None = None) -> set[int]:
     """Units ``user`` may see (any role)."""
     return set(current_occupancies(user, today=today).values_list("unit_id", flat=True))
+
+
+def owner_access(user, *, today: dt.date | None = None) -> frozenset[int] | None:
+    """``None`` when ``user`` is not an owner (``is_owner``), else ``owner_unit_ids(user)``:
+    both answered by one plain query (the occupancy rule of ``current_occupancies``, and a
+    staff row, which makes the account no owner), cached on the user object, which lives
+    for one request (a later ``today`` does not change a cached answer). The portal's
+    pages ask this once per request instead of two ORM queries (the staff row, the
+    occupancies); the tests hold it to ``is_owner`` and ``owner_unit_ids``."""
+    cached = getattr(user, "_owner_access", _UNSET)
+    if cached is not _UNSET:
+        return cached
+    access = _owner_access(user, today=today or timezone.localdate())
+    if getattr(user, "is_authenticated", False):
+        user._owner_access = access
+    return access
+
+
+_UNSET = object()
+
+
+def _owner_access(user, *, today: dt.date) -> frozenset[int] | None:
+    if not (getattr(user, "is_authenticated", False) and user.is_active
+            and not user.is_staff and not user.is_superuser):
+        return None
+    from linli.staff.models import StaffMember
+
+    username = user.get_username()
+    mobile = username if MOBILE_RE.match(username) else None
+    # A staff row answers NULL; an occupancy its unit id.
+    sql = f"SELECT NULL FROM {StaffMember._meta.db_table} WHERE user_id = %s"
+    params: list = [user.pk]
+    if mobile is not None:
+        sql += (f" UNION ALL SELECT o.unit_id FROM {Occupancy._meta.db_table} o"
+                f" JOIN {Person._meta.db_table} p ON p.id = o.person_id"
+                " WHERE p.mobile = %s AND o.start_date <= %s"
+                " AND (o.end_date IS NULL OR o.end_date >= %s)")
+        day = connection.ops.adapt_datefield_value(today)
+        params += [mobile, day, day]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [unit_id for (unit_id,) in cursor.fetchall()]
+    if None in ids:
+        return None
+    return frozenset(ids)
 
 
 def owner_payer_unit_ids(user, *, today: dt.date | None = None) -> set[int]:

@@ -16,6 +16,9 @@ from django.urls import reverse
 
 
 def is_owner(user) -> bool:
+    access = getattr(user, "_owner_access", False)  # owners.selectors.owner_access's answer
+    if access is not False:
+        return access is not None
     return bool(
         getattr(user, "is_authenticated", False) and user.is_active
         and not user.is_staff and not user.is_superuser
@@ -29,7 +32,9 @@ def owner_required(view):
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        if not is_owner(request.user):
+        from linli.owners.selectors import owner_access
+
+        if owner_access(request.user) is None:  # is_owner, with the owner's units, one query
             url = reverse("owners:signin") + "?" + urlencode({"next": request.get_full_path()})
             return redirect(url)
         return view(request, *args, **kwargs)

@@ -2,15 +2,16 @@
 ``owner_unit_ids``) and filters by them first, so a page can never show another
 owner's rows; money figures follow the billing selectors (``with_balances``,
 ``late_fee_due_fen``), never a second copy of their rules: the bills list reads the same
-sums for its page's bills in two grouped queries (``page_balances``, compared with
+sums for its page's bills in one query of grouped sums (``page_balances``, compared with
 ``with_balances`` by the tests) and hands them to ``late_fee_due_fen``.
 
 Speed: the bills list is read by ``unit_id IN (…)`` and status, which the index
 ``bill_unit_status`` serves, one page at a time (``PAGE_SIZE`` + 1 rows, no COUNT), as
-plain values with the fee item, parking space and unit joined in the same query — a page
-costs the same with a million bills in the table, and its rows reach the template as
-ready strings (``BillRow``): building model instances, the balance subqueries and
-per-row template tags cost ~30× the CPU of ``/healthz`` before.
+plain values of the bill's own columns; a second query brings the balances and the names
+the page shows (``page_details``) — a page costs the same with a million bills in the
+table, and it reaches the template as ready, escaped HTML per group (``BillGroup.html``):
+building model instances, the balance subqueries, joins that PostgreSQL spends longer
+planning than running, and per-row template tags cost many times the CPU of ``/healthz``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from urllib.parse import urlencode
+from functools import lru_cache
+from html import escape
 
 from django.db import connection
-from django.urls import reverse
-from django.utils.translation import pgettext
+from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, pgettext
 
 from linli.billing.models import Bill, BillAdjustment
 from linli.billing.selectors import CHARGE_REDUCING, late_fee_due_fen, with_balances
@@ -36,27 +39,19 @@ from linli.payments.models import (
     PrepaidWallet,
 )
 
-PAGE_SIZE = 30
+PAGE_SIZE = 20  # bills per page of the list: a few months of one home on a phone's screen
 HISTORY_SIZE = 50
 PAID_TAB_STATUSES = tuple(s for s in Bill.Status.values if s not in Bill.OPEN_STATUSES)
 
 
 def owner_unit_ids(user) -> frozenset[int]:
-    """The units this signed-in owner may see, cached on the request's user.
+    """The units this signed-in owner may see (empty for anyone else), cached on the
+    request's user: the owners app's rule (``owner_access``: current occupancies of the
+    owner's mobile number; binding requests become occupancies once staff approve them),
+    read once per request together with ``owner_required``'s "is this an owner"."""
+    from linli.owners.selectors import owner_access
 
-    The owners app's rule: current occupancies of the owner's mobile number (binding
-    requests become occupancies once staff approve them)."""
-    from linli.owners.selectors import owner_unit_ids as rule
-
-    cached = getattr(user, "_portal_unit_ids", None)
-    if cached is not None:
-        return cached
-    ids = frozenset(rule(user))
-    try:
-        user._portal_unit_ids = ids
-    except AttributeError:
-        pass
-    return ids
+    return owner_access(user) or frozenset()
 
 
 def owner_units(unit_ids) -> list[Unit]:
@@ -148,34 +143,79 @@ def page_balances(rows: list[dict]) -> dict[int, BillBalance]:
     """Balances of the bills in ``rows`` (dicts carrying the bill's own fields, see
     ``BillBalance``), keyed by bill id: the same sums as ``with_balances`` (approved
     adjustments by kind, allocations), one query for any number of bills."""
+    return page_details(rows, balance_rows=rows)[0]
+
+
+@dataclass
+class PageNames:
+    """What the bills list shows by name, for one page's bills."""
+
+    fee_items: dict[int, str] = field(default_factory=dict)
+    parking_spaces: dict[int, str] = field(default_factory=dict)
+    units: dict[int, str] = field(default_factory=dict)  # as Unit.__str__
+
+
+def page_details(rows: list[dict], *, balance_rows: list[dict]
+                 ) -> tuple[dict[int, BillBalance], PageNames]:
+    """For a page of ``page_rows``: the balances of ``balance_rows`` (as ``page_balances``)
+    and the names of the page's fee items, parking spaces and units, in one query: plain
+    SELECTs by key joined by UNION ALL (joining the names to the rows' own query costs
+    PostgreSQL more planning than both queries take to run). Each result row is
+    (kind, id, text, text, text, number, number); SUM of bigint is numeric on
+    PostgreSQL, hence int()."""
     balances = {
         r["pk"]: BillBalance(
             status=r["status"], amount_fen=r["amount_fen"], due_date=r["due_date"],
             late_fee_daily_rate=r["late_fee_daily_rate"],
             late_fee_grace_days=r["late_fee_grace_days"], late_fee_cap_fen=r["late_fee_cap_fen"])
-        for r in rows
+        for r in balance_rows
     }
-    if not balances:
-        return balances
-    ids = list(balances)
-    # Plain SQL for the reason given at _PAGE_SQL. SUM of bigint is numeric on
-    # PostgreSQL, hence int().
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT bill_id, kind, SUM(amount_fen), 0 FROM billing_billadjustment"
-            f" WHERE status = %s AND bill_id IN ({_in(ids)}) GROUP BY bill_id, kind"
-            f" UNION ALL SELECT bill_id, '', SUM(principal_fen), SUM(late_fee_fen)"
+    names = PageNames()
+    parts: list[str] = []
+    params: list = []
+    if balances:
+        ids = list(balances)
+        parts += [
+            f"SELECT 'a', bill_id, kind, NULL, NULL, SUM(amount_fen), 0"
+            f" FROM billing_billadjustment WHERE status = %s AND bill_id IN ({_in(ids)})"
+            f" GROUP BY bill_id, kind",
+            f"SELECT 'p', bill_id, NULL, NULL, NULL, SUM(principal_fen), SUM(late_fee_fen)"
             f" FROM payments_paymentallocation WHERE bill_id IN ({_in(ids)}) GROUP BY bill_id",
-            [BillAdjustment.Status.APPROVED, *ids, *ids])
-        for bill_id, kind, first, second in cursor.fetchall():
-            balance = balances[bill_id]
-            if not kind:  # allocations
-                balance.paid_fen, balance.late_fee_paid_fen = int(first), int(second)
-            elif kind in CHARGE_REDUCING:
+        ]
+        params += [BillAdjustment.Status.APPROVED, *ids, *ids]
+    for sql, ids in (
+        ("SELECT 'f', id, name, NULL, NULL, 0, 0 FROM billing_feeitem WHERE id IN ({})",
+         {r["fee_item_id"] for r in rows}),
+        ("SELECT 's', id, code, NULL, NULL, 0, 0 FROM estate_parkingspace WHERE id IN ({})",
+         {r["parking_space_id"] for r in rows} - {None}),
+        ("SELECT 'u', u.id, (SELECT bu.name FROM estate_building bu WHERE bu.id = u.building_id),"
+         " u.entrance, u.room_no, 0, 0 FROM estate_unit u WHERE u.id IN ({})",
+         {r["unit_id"] for r in rows}),
+    ):
+        if ids:
+            parts.append(sql.format(_in(ids)))
+            params += sorted(ids)
+    if not parts:
+        return balances, names
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        result = cursor.fetchall()
+    for kind, key, text, entrance, room_no, first, second in result:
+        if kind == "a":
+            balance = balances[key]
+            if text in CHARGE_REDUCING:
                 balance.adjusted_fen += int(first)
-            elif kind == BillAdjustment.Kind.LATE_FEE_WAIVER:
+            elif text == BillAdjustment.Kind.LATE_FEE_WAIVER:
                 balance.late_fee_waived_fen += int(first)
-    return balances
+        elif kind == "p":
+            balances[key].paid_fen, balances[key].late_fee_paid_fen = int(first), int(second)
+        elif kind == "f":
+            names.fee_items[key] = text
+        elif kind == "s":
+            names.parking_spaces[key] = text
+        else:
+            names.units[key] = f"{text}{entrance}{room_no}"  # Unit.__str__
+    return balances, names
 
 
 @dataclass(slots=True)
@@ -194,6 +234,25 @@ class BillRow:
     due_date: dt.date
     amount_text: str          # what the row shows: due now (open) or the bill's amount
     due_text: str             # "YYYY-MM-DD"
+    html: str = ""            # the row's <li> (``_ROW_HTML``), escaped
+
+
+# The bills list's markup for one group (portal/bills.html prints it as it is), made here
+# with ``escape`` once per page: a page of rows in template variables and tags costs more
+# CPU than the rest of the page. Classes and structure are portal.css's.
+_ROW_HTML = (
+    '<li class="list-item bill"><a href="{url}">\n'
+    '<span class="name">{name}</span>\n'
+    '<span class="amount">{amount}</span>\n'
+    '<span class="meta"><span class="badge badge-{status}{overdue}">{label}</span>{due}</span>\n'
+    '</a></li>\n'
+)
+_DUE_HTML = '\n<span class="muted">{label} {date}</span>'
+_GROUP_HTML = (
+    '<section class="card group">\n<h2>{title}</h2>\n<ul class="list">\n{rows}</ul>\n'
+    '{pay}</section>\n'
+)
+_PAY_HTML = '<a class="btn btn-secondary" href="{url}?{query}">{label}</a>\n'
 
 
 @dataclass
@@ -204,17 +263,19 @@ class BillGroup:
     bills: list[BillRow] = field(default_factory=list)
     pay_url: str = ""
 
+    html: str = ""  # the group's <section> (``_GROUP_HTML``), escaped
+
     @property
     def pay_query(self) -> str:
         """``bill=…&bill=…``: the pay page with this group's open bills chosen."""
-        return urlencode([("bill", b.pk) for b in self.bills
-                          if b.status in Bill.OPEN_STATUSES])
+        return "&".join(f"bill={b.pk}" for b in self.bills if b.status in Bill.OPEN_STATUSES)
 
 
 # The bills list's row query. Plain SQL because Django builds and compiles a query like
 # this in ~2 ms of CPU per request, more than PostgreSQL takes to run it; the values are
 # converted by the columns' own converters (dates and decimals on SQLite), as the ORM
-# would. Columns: (key, SQL, Bill field whose converters apply or None).
+# would. Columns: (key, SQL, Bill field whose converters apply or None). The bill's own
+# columns only: names come with the balances (``page_details``).
 _PAGE_COLUMNS = (
     ("pk", "b.id", None), ("unit_id", "b.unit_id", None), ("period_key", "b.period_key", None),
     ("status", "b.status", None), ("amount_fen", "b.amount_fen", None),
@@ -222,29 +283,28 @@ _PAGE_COLUMNS = (
     ("late_fee_daily_rate", "b.late_fee_daily_rate", "late_fee_daily_rate"),
     ("late_fee_grace_days", "b.late_fee_grace_days", None),
     ("late_fee_cap_fen", "b.late_fee_cap_fen", None),
-    ("fee_item_name", "f.name", None), ("parking_code", "p.code", None),
-    ("building_name", "bu.name", None), ("entrance", "u.entrance", None),
-    ("room_no", "u.room_no", None),
+    ("fee_item_id", "b.fee_item_id", None), ("parking_space_id", "b.parking_space_id", None),
 )
+_PAGE_KEYS = tuple(key for key, _sql, _field in _PAGE_COLUMNS)
 _PAGE_SQL = (
     "SELECT " + ", ".join(sql for _key, sql, _field in _PAGE_COLUMNS)
-    + " FROM billing_bill b JOIN billing_feeitem f ON f.id = b.fee_item_id"
-    " JOIN estate_unit u ON u.id = b.unit_id JOIN estate_building bu ON bu.id = u.building_id"
-    " LEFT JOIN estate_parkingspace p ON p.id = b.parking_space_id"
-    " WHERE b.unit_id IN ({units}) AND b.status IN ({statuses})"
+    + " FROM billing_bill b WHERE b.unit_id IN ({units}) AND b.status IN ({statuses})"
     " ORDER BY b.period_start DESC, b.unit_id, b.fee_item_id, b.id LIMIT %s OFFSET %s"
 )
 
 
-def _column_converters() -> list:
+def _column_converters() -> list[tuple[int, list]]:
+    """(column index, [(converter, column), …]) for the columns that have converters on
+    this database (none on PostgreSQL: psycopg returns dates and decimals)."""
     converters = []
-    for _key, _sql, name in _PAGE_COLUMNS:
+    for i, (_key, _sql, name) in enumerate(_PAGE_COLUMNS):
         if name is None:
-            converters.append(())
             continue
         col = Bill._meta.get_field(name).get_col("b")
-        converters.append([(fn, col) for fn in connection.ops.get_db_converters(col)
-                           + col.get_db_converters(connection)])
+        pairs = [(fn, col) for fn in connection.ops.get_db_converters(col)
+                 + col.get_db_converters(connection)]
+        if pairs:
+            converters.append((i, pairs))
     return converters
 
 
@@ -259,22 +319,38 @@ def page_rows(unit_ids, *, statuses, offset: int, limit: int) -> list[dict]:
         cursor.execute(_PAGE_SQL.format(units=_in(units), statuses=_in(statuses)),
                        [*units, *statuses, limit, offset])
         raw = cursor.fetchall()
-    keys, converters = [key for key, _sql, _field in _PAGE_COLUMNS], _column_converters()
+    converters = _column_converters() if raw else []
     rows = []
     for values in raw:
-        values = list(values)
-        for i, pairs in enumerate(converters):
-            for fn, col in pairs:
-                values[i] = fn(values[i], col, connection)
-        rows.append(dict(zip(keys, values, strict=True)))
+        if converters:
+            values = list(values)
+            for i, pairs in converters:
+                for fn, col in pairs:
+                    values[i] = fn(values[i], col, connection)
+        rows.append(dict(zip(_PAGE_KEYS, values, strict=True)))
     return rows
 
 
 def _url_pattern(name: str) -> str:
-    """A URL with ``{}`` where its one integer argument goes: ``reverse`` once per page,
-    not once per row."""
+    """A URL with ``{}`` where its one integer argument goes: ``reverse`` once per URL
+    configuration and prefix in a process, not once per row."""
+    return _url_pattern_for(name, get_script_prefix(), get_urlconf())
+
+
+@lru_cache(maxsize=32)
+def _url_pattern_for(name: str, _prefix: str, _urlconf) -> str:
     marker = 987654321
     return reverse(name, args=[marker]).replace(str(marker), "{}")
+
+
+@lru_cache(maxsize=8)
+def _status_labels(_language: str) -> dict[str, str]:
+    """Status → escaped label in the active language (the key), and "overdue"."""
+    labels = {s: str(label) for s, label in Bill.Status.choices}
+    labels["overdue"] = pgettext("portal", "Overdue")
+    labels["due"] = pgettext("portal", "Due")
+    labels["pay"] = pgettext("portal", "Pay")
+    return {key: escape(text) for key, text in labels.items()}
 
 
 def bills_page(unit_ids, *, tab: str, page: int, today: dt.date) -> tuple[list[BillGroup], bool]:
@@ -282,8 +358,8 @@ def bills_page(unit_ids, *, tab: str, page: int, today: dt.date) -> tuple[list[B
     Returns the groups (of ``BillRow``) and whether there is a next page.
 
     Two queries: the page's rows (``page_rows``), then balances for its open bills only
-    (``page_balances``) — closed bills show their amount, and an open bill's figures are
-    exactly ``with_balances`` + ``late_fee_due_fen``.
+    with the names it shows (``page_details``) — closed bills show their amount, and an
+    open bill's figures are exactly ``with_balances`` + ``late_fee_due_fen``.
     """
     statuses = Bill.OPEN_STATUSES if tab == "unpaid" else PAID_TAB_STATUSES
     page = max(page, 1)
@@ -291,36 +367,61 @@ def bills_page(unit_ids, *, tab: str, page: int, today: dt.date) -> tuple[list[B
     rows = page_rows(unit_ids, statuses=statuses, offset=start, limit=PAGE_SIZE + 1)
     has_next = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    balances = page_balances([r for r in rows if r["status"] in Bill.OPEN_STATUSES])
+    balances, names = page_details(
+        rows, balance_rows=[r for r in rows if r["status"] in Bill.OPEN_STATUSES])
     bill_url, pay_url = _url_pattern("portal:bill"), _url_pattern("portal:pay")
-    labels = {s: str(label) for s, label in Bill.Status.choices}
-    labels["overdue"] = pgettext("portal", "Overdue")
+    labels = _status_labels(get_language())
+    due_label = labels["due"]
     groups: dict[tuple[int, str], BillGroup] = {}
     for r in rows:
-        groups.setdefault((r["unit_id"], r["period_key"]), BillGroup(
-            unit_id=r["unit_id"], period_key=r["period_key"], pay_url=pay_url.format(r["unit_id"]),
-            unit_label=f"{r['building_name']}{r['entrance']}{r['room_no']}",  # Unit.__str__
-        )).bills.append(_bill_row(r, balances.get(r["pk"]), today=today, labels=labels,
-                                  url=bill_url.format(r["pk"])))
+        key = (r["unit_id"], r["period_key"])
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = BillGroup(
+                unit_id=r["unit_id"], period_key=r["period_key"],
+                pay_url=pay_url.format(r["unit_id"]), unit_label=names.units[r["unit_id"]])
+        group.bills.append(_bill_row(r, balances.get(r["pk"]), names, today=today,
+                                     labels=labels, url=bill_url.format(r["pk"]),
+                                     due_label=due_label))
+    pay_label = labels["pay"]
+    for group in groups.values():
+        pay = ""
+        if tab == "unpaid":
+            pay = _PAY_HTML.format(url=group.pay_url, query=group.pay_query.replace("&", "&amp;"),
+                                   label=pay_label)
+        group.html = mark_safe(_GROUP_HTML.format(  # noqa: S308 — every value escaped
+            title=escape(f"{group.unit_label} · {group.period_key}"),
+            rows="".join(b.html for b in group.bills), pay=pay))
     return list(groups.values()), has_next
 
 
-def _bill_row(r: dict, balance: BillBalance | None, *, today: dt.date, labels: dict[str, str],
-              url: str) -> BillRow:
+def _bill_row(r: dict, balance: BillBalance | None, names: PageNames, *, today: dt.date,
+              labels: dict[str, str],
+              url: str, due_label: str) -> BillRow:
+    """``labels`` and ``due_label`` come escaped."""
     due_now_fen = None
     if balance is not None:  # an open bill
         due_now_fen = max(balance.owed_fen, 0) + late_fee_due_fen(balance, as_of=today)
     is_overdue = r["status"] in Bill.OPEN_STATUSES and r["due_date"] < today
-    name = r["fee_item_name"]
-    if r["parking_code"]:
-        name = f"{name} {r['parking_code']}"
-    return BillRow(
+    name = names.fee_items[r["fee_item_id"]]
+    code = names.parking_spaces.get(r["parking_space_id"])
+    if code:
+        name = f"{name} {code}"
+    row = BillRow(
         pk=r["pk"], url=url, name=name, status=r["status"], is_overdue=is_overdue,
         status_label=labels["overdue" if is_overdue else r["status"]],
         amount_fen=r["amount_fen"], due_now_fen=due_now_fen, due_date=r["due_date"],
         amount_text=format_fen(r["amount_fen"] if due_now_fen is None else due_now_fen),
         due_text=r["due_date"].isoformat(),
     )
+    # Only the name is free text; the URL, amount, status and date are made of digits,
+    # ASCII letters and "¥,.-/_".
+    row.html = _ROW_HTML.format(
+        url=url, name=escape(name), amount=row.amount_text,
+        status=row.status, overdue=" badge-overdue" if is_overdue else "",
+        label=row.status_label,
+        due="" if due_now_fen is None else _DUE_HTML.format(label=due_label, date=row.due_text))
+    return row
 
 
 def bill_detail(unit_ids, *, bill_id: int, today: dt.date) -> Bill | None:

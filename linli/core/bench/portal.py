@@ -6,13 +6,16 @@ for this month copied to the eleven months before it (bills and receivables, at 
 speed), every unit with a paying owner. A sample of owners is signed in the way
 ``Client.force_login`` does it (a session in the session store carrying the auth keys;
 its cookie goes with each request). gunicorn is started as ``linli serve`` starts it;
-the owners' bills pages are loaded round-robin at concurrency C for the duration, then
-``/healthz`` the same way. ``ratio`` = bills_page_per_s / healthz_per_s.
+the owners' bills pages are loaded round-robin at concurrency C for the duration (after a
+3-second warm-up), then ``/healthz`` the same way, by wrk (``wrk -t1 -cC``, as the
+baselines in the performance reference) when it is installed, else by the Python load
+generator. ``ratio`` = bills_page_per_s / healthz_per_s.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 import urllib.error
@@ -23,13 +26,16 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.core.management import call_command
 from django.db import connection
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
 from django.urls import NoReverseMatch, reverse
 
 from linli.core.bench import data
 from linli.core.bench.server import LiveServer
-from linli.core.loadgen import Req, fire
+from linli.core.loadgen import Req, fire, fire_wrk, wrk_path
 
 MONTHS = 12
+WARM_UP_S = 3.0
 
 
 def bench_portal(options) -> dict:
@@ -49,9 +55,10 @@ def bench_portal(options) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-portal-") as tmp, \
             LiveServer(log_path=Path(tmp) / "gunicorn.log") as server:
         page_bytes = _one_page(server.url, requests[0])
-        fire(server.url, requests[: 4 * concurrency], concurrency=concurrency)  # warm-up
-        page = fire(server.url, requests, concurrency=concurrency, duration_s=duration_s)
-        health = fire(server.url, [Req("GET", "/healthz")], concurrency=concurrency,
+        load = _load_function()
+        load(server.url, requests, concurrency=concurrency, duration_s=min(WARM_UP_S, duration_s))
+        page = load(server.url, requests, concurrency=concurrency, duration_s=duration_s)
+        health = load(server.url, [Req("GET", "/healthz")], concurrency=concurrency,
                       duration_s=duration_s)
     return {
         "bench": "portal",
@@ -70,9 +77,21 @@ def bench_portal(options) -> dict:
         "page_bytes": page_bytes,
         "statuses": {str(k): v for k, v in sorted(page.statuses.items())},
         "database": connection.vendor,
+        "loadgen": "wrk" if load is fire_wrk else "python",
         "build_seconds": round(build_s, 3),
         "load_1m": round(os.getloadavg()[0], 2),
     }
+
+
+def _load_function():
+    """wrk when it is installed (as the baselines were measured), else the Python load
+    generator, with a note: on two cores it costs the server a large share of the CPU,
+    /healthz most of all, so its ratio reads low."""
+    if wrk_path():
+        return fire_wrk
+    print("note: wrk is not installed (apt-get install wrk); using the Python load generator,"
+          " which shares the CPU with the server and caps /healthz", file=sys.stderr)
+    return fire
 
 
 def bills_page() -> tuple[str, str]:
@@ -86,7 +105,8 @@ def bills_page() -> tuple[str, str]:
 
 
 def sign_in(user_ids: list[int]) -> list[str]:
-    """A session per user, as ``Client.force_login`` makes one; returns Cookie headers."""
+    """A session per user, as ``Client.force_login`` makes one; returns Cookie headers
+    (the session's, and a CSRF cookie as the browser has from an earlier page)."""
     from importlib import import_module
 
     store = import_module(settings.SESSION_ENGINE).SessionStore
@@ -98,8 +118,17 @@ def sign_in(user_ids: list[int]) -> list[str]:
         session[BACKEND_SESSION_KEY] = backend
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.save()
-        cookies.append(f"{settings.SESSION_COOKIE_NAME}={session.session_key}")
+        cookies.append(f"{settings.SESSION_COOKIE_NAME}={session.session_key}; "
+                       f"{settings.CSRF_COOKIE_NAME}={_csrf_secret()}")
     return cookies
+
+
+def _csrf_secret() -> str:
+    """A CSRF cookie value, as a browser holds one after its first page (without it, every
+    page would make and set a new one)."""
+    request = HttpRequest()
+    get_token(request)
+    return request.META["CSRF_COOKIE"]
 
 
 class PageFailed(RuntimeError):

@@ -1,8 +1,12 @@
-"""Template filters of the owner portal."""
+"""Template filters and tags of the owner portal."""
 
 from decimal import Decimal
+from functools import lru_cache
 
 from django import template
+from django.template.loader import render_to_string
+from django.urls import get_script_prefix, get_urlconf
+from django.utils.translation import get_language
 
 from linli.money import format_fen
 
@@ -34,3 +38,16 @@ def price(value) -> str:
     text = qty(value)
     whole, _dot, frac = text.partition(".")
     return f"{whole}.{frac.ljust(2, '0')}"
+
+
+@register.simple_tag
+def portal_nav(nav) -> str:
+    """The bottom navigation (portal/_nav.html) with ``nav`` marked active. Its four URLs
+    and labels are the same on every page, so it is rendered once per language, active
+    item and URL configuration in each process instead of on every page."""
+    return _nav(get_language(), str(nav or ""), get_script_prefix(), get_urlconf())
+
+
+@lru_cache(maxsize=64)
+def _nav(_language: str, nav: str, _prefix: str, _urlconf) -> str:
+    return render_to_string("portal/_nav.html", {"nav": nav})
