@@ -413,23 +413,31 @@ class Bill(models.Model):
         "estate.ParkingSpace", verbose_name=_("parking space"), null=True, blank=True,
         on_delete=models.PROTECT, related_name="bills", db_index=False,
     )
-    fee_item = models.ForeignKey(
-        FeeItem, verbose_name=_("fee item"), on_delete=models.PROTECT, related_name="bills"
-    )
-    # standard and rate keep their indexes: billing.services.config queries them directly
+    # fee item, standard and rate share one index, bill_item_standard_rate (fee_item,
+    # standard, rate): a standard is of one fee item and a price of one standard, so
+    # billing.services.config, which asks "any bill of this standard / at this price?"
     # (used_rate_ids on every standard's admin page, binding_check_deletable, price and
-    # method-change checks), not only for PROTECT.
+    # method-change checks), names the fee item (and standard) too and reads that index.
+    fee_item = models.ForeignKey(
+        FeeItem, verbose_name=_("fee item"), on_delete=models.PROTECT, related_name="bills",
+        db_index=False,
+    )
     standard = models.ForeignKey(
         ChargeStandard, verbose_name=_("standard"), on_delete=models.PROTECT, related_name="+",
-        db_constraint=False,
+        db_index=False, db_constraint=False,
     )
+    # DO_NOTHING, not PROTECT: Django's PROTECT check would ask for bills by rate alone,
+    # which no index leads with. The one delete path, config.standard_rate_delete,
+    # refuses a price any bill used (by the index above, under the bill-run lock), and
+    # ``billing.bill_references`` proves every bill's price exists.
     rate = models.ForeignKey(
-        StandardRate, verbose_name=_("price"), null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+", db_constraint=False,
+        StandardRate, verbose_name=_("price"), null=True, blank=True,
+        on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False,
     )
+    # Most bills have no reading: indexed only where there is one (bill_reading).
     reading = models.ForeignKey(
         MeterReading, verbose_name=_("meter reading"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="bills", db_constraint=False,
+        on_delete=models.PROTECT, related_name="bills", db_index=False, db_constraint=False,
     )
     bill_run = models.ForeignKey(
         BillRun, verbose_name=_("bill run"), null=True, blank=True, on_delete=models.PROTECT,
@@ -442,7 +450,9 @@ class Bill(models.Model):
     unit_price = models.DecimalField(_("unit price (yuan)"), **PRICE)
     amount_fen = models.BigIntegerField(_("amount (fen)"))
     detail = models.JSONField(_("calculation"), default=dict, blank=True)
-    due_date = models.DateField(_("due date"), db_index=True)
+    # No index of its own: bills are asked for by due date only within a unit or a
+    # community (overdue filters), which bill_unit_status and bill_comm_status serve.
+    due_date = models.DateField(_("due date"))
     # Late-fee rule as it stood at issue, so a later policy change never rewrites a bill.
     late_fee_daily_rate = models.DecimalField(
         _("late fee per day"), max_digits=8, decimal_places=6, null=True, blank=True
@@ -481,6 +491,9 @@ class Bill(models.Model):
         indexes = [
             models.Index(fields=["community", "status", "period_key"], name="bill_comm_status"),
             models.Index(fields=["unit", "status"], name="bill_unit_status"),
+            models.Index(fields=["fee_item", "standard", "rate"], name="bill_item_standard_rate"),
+            models.Index(fields=["reading"], condition=Q(reading__isnull=False),
+                         name="bill_reading"),
         ]
 
     def __str__(self) -> str:

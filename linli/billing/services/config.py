@@ -228,7 +228,7 @@ def _check_against_stored(standard: ChargeStandard, errors: dict) -> None:
         errors["fee_item"] = _("A standard stays with its fee item; create a new standard instead.")
     if stored.method == standard.method:
         return
-    if Bill.objects.filter(standard_id=standard.pk).exists():
+    if _bills_of_standard(stored).exists():
         errors["method"] = _(
             "Bills have been issued under this standard, so its method can no longer change. "
             "Create a new standard instead."
@@ -265,17 +265,26 @@ def standard_update(*, acting_user, standard: ChargeStandard, **changes) -> Char
 # --- prices ----------------------------------------------------------------------------
 
 
+def _bills_of_standard(standard: ChargeStandard):
+    """Bills issued under a standard, asked by fee item and standard: the bill index
+    bill_item_standard_rate leads with the fee item (a standard is of one fee item)."""
+    return Bill.objects.filter(fee_item_id=standard.fee_item_id, standard_id=standard.pk)
+
+
 def used_rate_ids(standard_id: int) -> set[int]:
     """Rates of a standard that issued bills point at (these never change)."""
+    fee_item_id = (ChargeStandard.objects.filter(pk=standard_id)
+                   .values_list("fee_item_id", flat=True).first())
     return set(
         StandardRate.objects.filter(standard_id=standard_id)
-        .filter(Exists(Bill.objects.filter(rate_id=OuterRef("pk"))))
+        .filter(Exists(Bill.objects.filter(fee_item_id=fee_item_id, standard_id=standard_id,
+                                           rate_id=OuterRef("pk"))))
         .values_list("pk", flat=True)
     )
 
 
 def _refuse_if_used(rate: StandardRate) -> None:
-    if rate.pk and Bill.objects.filter(rate_id=rate.pk).exists():
+    if rate.pk and _bills_of_standard(rate.standard).filter(rate_id=rate.pk).exists():
         raise ValidationError(_(
             "Bills have been issued at this price, so it can no longer change. "
             "Add a new price from a later date instead."
@@ -548,8 +557,7 @@ def binding_end(*, acting_user, binding: Binding, end_date: dt.date | None) -> B
 
 
 def binding_check_deletable(binding: Binding) -> None:
-    issued = Bill.objects.filter(standard_id=binding.standard_id,
-                                 period_end__gte=binding.start_date)
+    issued = _bills_of_standard(binding.standard).filter(period_end__gte=binding.start_date)
     if binding.end_date:
         issued = issued.filter(period_start__lte=binding.end_date)
     if issued.exists():

@@ -118,12 +118,14 @@ class PlanWarnings:
     by_code: dict[str, dict] = field(default_factory=dict)
     already_billed: int = 0
 
-    def add(self, code: str, message: str, example: str) -> None:
+    def add(self, code: str, message: str, example) -> None:
+        """``example`` is the text to show, or a target (``_Target``) whose label is
+        looked up only while examples are still wanted: most warnings are counted only."""
         entry = self.by_code.setdefault(code, {"code": code, "message": message, "count": 0,
                                                "examples": []})
         entry["count"] += 1
         if len(entry["examples"]) < 5:
-            entry["examples"].append(example)
+            entry["examples"].append(example if isinstance(example, str) else _label(example))
 
     def as_list(self) -> list[dict]:
         return list(self.by_code.values())
@@ -247,7 +249,7 @@ def _plan_standard(
             key = (target.unit_id, target.parking_space_id)
             if key in seen:
                 warnings.add("bound_twice", _("Units bound to two standards of one fee item"),
-                             target.label)
+                             target)
                 continue
             seen.add(key)
         planned = planner.plan(target)
@@ -258,7 +260,6 @@ def _plan_standard(
 class _Target(NamedTuple):
     unit_id: int
     parking_space_id: int | None
-    label: str
     area: Decimal | None
     vacant: bool
     delivered_on: dt.date | None
@@ -311,17 +312,27 @@ def _targets(standard, bindings, community_id, period_key) -> Iterator[_Target]:
     for b in bindings:
         cond |= _unit_q(b)
     units = Unit.objects.filter(cond, community_id=community_id).values_list(
-        "id", "building__name", "entrance", "room_no", area_field, "status", "delivered_on",
-        "building_id", "kind",
+        "id", area_field, "status", "delivered_on", "building_id", "kind",
     )
     billed = _billed_ids(standard.fee_item_id, period_key, spaces=False)
-    vacant = Unit.Status.VACANT
-    for uid, bname, entrance, room, area, status, delivered, building_id, kind, done in (
+    vacant = str(Unit.Status.VACANT)
+    span_of = _BindingSpans(bindings)
+    for uid, area, status, delivered, building_id, kind, done in (
         _with_billed(_stream(units), billed)
     ):
-        span = _binding_span(bindings, unit_id=uid, building_id=building_id, kind=kind)
-        yield _Target(uid, None, f"{bname}{entrance}{room}", area, status == vacant,
-                      delivered, *span, done)
+        yield _Target(uid, None, area, status == vacant, delivered,
+                      *span_of(uid, building_id, kind), done)
+
+
+def _label(target: _Target) -> str:
+    """How a warning names a target: the space's code, or the unit's building, entrance
+    and room. Read when a warning wants an example (a handful per run), not per unit."""
+    if target.parking_space_id:
+        return ParkingSpace.objects.filter(pk=target.parking_space_id).values_list(
+            "code", flat=True).first() or ""
+    found = Unit.objects.filter(pk=target.unit_id).values_list(
+        "building__name", "entrance", "room_no").first()
+    return "".join(found) if found else ""
 
 
 def _unit_q(b: Binding) -> Q:
@@ -333,16 +344,44 @@ def _unit_q(b: Binding) -> Q:
     }.get(b.scope, Q(pk__in=[]))
 
 
-def _binding_span(bindings, *, unit_id, building_id, kind) -> tuple[dt.date, dt.date | None]:
-    for b in bindings:
-        if (
-            b.scope == Binding.Scope.COMMUNITY
-            or (b.scope == Binding.Scope.BUILDING and b.building_id == building_id)
-            or (b.scope == Binding.Scope.UNIT_KIND and b.unit_kind == kind)
-            or (b.scope == Binding.Scope.UNIT and b.unit_id == unit_id)
-        ):
-            return b.start_date, b.end_date
-    raise AssertionError("unit selected without a matching binding")
+class _BindingSpans:
+    """unit → (start, end) of the first of the standard's bindings that covers it.
+
+    Called once per unit, so the bindings are sorted into lookups once: the first
+    binding by unit id, and — memoised per (building, kind), of which a community has a
+    handful — the first of the others; the earlier of the two wins, as in a scan of the
+    list in order."""
+
+    def __init__(self, bindings) -> None:
+        self.bindings = list(bindings)
+        self.by_unit: dict[int, tuple[int, Binding]] = {}
+        for index, b in enumerate(self.bindings):
+            if b.scope == Binding.Scope.UNIT:
+                self.by_unit.setdefault(b.unit_id, (index, b))
+        self.others: dict[tuple, tuple[int, Binding] | None] = {}
+
+    def __call__(self, unit_id, building_id, kind) -> tuple[dt.date, dt.date | None]:
+        key = (building_id, kind)
+        try:
+            other = self.others[key]
+        except KeyError:
+            other = self.others[key] = self._first_other(building_id, kind)
+        own = self.by_unit.get(unit_id) if self.by_unit else None
+        found = own if other is None or (own is not None and own[0] < other[0]) else other
+        if found is None:
+            raise AssertionError("unit selected without a matching binding")
+        b = found[1]
+        return b.start_date, b.end_date
+
+    def _first_other(self, building_id, kind) -> tuple[int, Binding] | None:
+        for index, b in enumerate(self.bindings):
+            if (
+                b.scope == Binding.Scope.COMMUNITY
+                or (b.scope == Binding.Scope.BUILDING and b.building_id == building_id)
+                or (b.scope == Binding.Scope.UNIT_KIND and b.unit_kind == kind)
+            ):
+                return index, b
+        return None
 
 
 def _space_targets(bindings, community_id, billed) -> Iterator[_Target]:
@@ -351,10 +390,10 @@ def _space_targets(bindings, community_id, billed) -> Iterator[_Target]:
     everywhere = next((b for b in bindings if b.scope == Binding.Scope.ALL_PARKING), None)
     if everywhere is None:
         spaces = spaces.filter(id__in=list(explicit))
-    rows = spaces.values_list("id", "code", "unit_id")
-    for space_id, code, unit_id, done in _with_billed(_stream(rows), billed):
+    rows = spaces.values_list("id", "unit_id")
+    for space_id, unit_id, done in _with_billed(_stream(rows), billed):
         binding = explicit.get(space_id, everywhere)
-        yield _Target(unit_id or 0, space_id, code, None, False, None,
+        yield _Target(unit_id or 0, space_id, None, False, None,
                       binding.start_date, binding.end_date, done)
 
 
@@ -401,7 +440,7 @@ class _StandardPlanner:
         warnings = self.warnings
         if target.parking_space_id and not target.unit_id:
             warnings.add("space_without_unit", _("Parking spaces not let to any unit"),
-                         target.label)
+                         target)
             return None
         days = self._days(target)
         if days is None:
@@ -410,14 +449,14 @@ class _StandardPlanner:
         if self.metered:
             reading = self.readings.get(target.unit_id)
             if reading is None:
-                warnings.add("missing_reading", _("Units with no meter reading"), target.label)
+                warnings.add("missing_reading", _("Units with no meter reading"), target)
                 return None
             if not reading.billable:
-                warnings.add("reading_review", _("Readings awaiting review"), target.label)
+                warnings.add("reading_review", _("Readings awaiting review"), target)
                 return None
         line = self._charge(target, reading, days)
         if line is _FAILED:
-            warnings.add("no_area", _("Units with no area"), target.label)
+            warnings.add("no_area", _("Units with no area"), target)
             return None
         if line.amount_fen <= 0:
             return None
@@ -459,7 +498,7 @@ class _StandardPlanner:
             if billed == 0:
                 self.warnings.add("space_unheld",
                                   _("Parking spaces whose unit has no occupancy this period"),
-                                  target.label)
+                                  target)
                 return None
         return _Days(billed, vacant, tuple(reasons))
 
