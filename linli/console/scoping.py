@@ -143,10 +143,6 @@ def _fresh(obj: models.Model) -> models.Model:
     return type(obj)._default_manager.get(pk=obj.pk)
 
 
-def _client_ip(request) -> str | None:
-    return client_ip(request)
-
-
 class _AuditTrail:
     """Snapshots taken during one save, so that events are written parent first."""
 
@@ -321,10 +317,10 @@ class ScopedAdmin(ModelAdmin):
                 action=AuditEvent.Action.CHANGE if change else AuditEvent.Action.CREATE,
                 obj=obj,
                 changes=changes,
-                ip=_client_ip(request),
+                ip=client_ip(request),
             )
         for event in trail.pending:
-            audit_record(actor=request.user, ip=_client_ip(request), **event)
+            audit_record(actor=request.user, ip=client_ip(request), **event)
         trail.pending.clear()
 
     def delete_model(self, request, obj):
@@ -342,7 +338,7 @@ class ScopedAdmin(ModelAdmin):
             action=AuditEvent.Action.DELETE,
             obj=obj,
             changes=diff(audit_snapshot(obj), {}),
-            ip=_client_ip(request),
+            ip=client_ip(request),
         )
 
     # Django's own LogEntry would duplicate our audit log (and is not scoped).

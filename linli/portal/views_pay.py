@@ -178,11 +178,12 @@ def _handover(request, order: PaymentOrder) -> dict:
     return context
 
 
-def _retry_url(order: PaymentOrder, bill_ids: list[int]) -> str:
-    if not bill_ids:
-        return reverse("portal:topup", args=[order.unit_id])
-    return reverse("portal:pay", args=[order.unit_id]) + "?" + urlencode(
-        [("bill", b) for b in bill_ids])
+def _retry_url(unit_id: int, bill_ids: list[int], *, topup: bool) -> str:
+    """The pay page with the same bills chosen again, or the top-up page."""
+    if topup:
+        return reverse("portal:topup", args=[unit_id])
+    return reverse("portal:pay", args=[unit_id]) + "?" + urlencode(
+        [("bill", b) for b in bill_ids] + [("chosen", "1")])
 
 
 @owner_required
@@ -197,7 +198,7 @@ def order(request, pk: int):
     return render(request, "portal/order.html", {
         "order": found, "is_topup": not bill_ids, "receipt": receipt,
         "verify_url": verify_url(request, receipt) if receipt else "",
-        "retry_url": _retry_url(found, bill_ids), "stale": stale,
+        "retry_url": _retry_url(found.unit_id, bill_ids, topup=not bill_ids), "stale": stale,
         "follow": found.is_open and not stale, "nav": "bills",
         **_handover(request, found),
     })
@@ -286,12 +287,8 @@ def _oauth_failed(request, reason: str, attempt: dict | None, *, detail: str = "
     }
     retry_url = qr_url = reverse("portal:home")
     if attempt is not None:
-        unit_id, bill_ids = attempt["unit"], attempt.get("bills") or []
-        if attempt.get("topup_fen") is not None:
-            retry_url = reverse("portal:topup", args=[unit_id])
-        else:
-            retry_url = reverse("portal:pay", args=[unit_id]) + "?" + urlencode(
-                [("bill", b) for b in bill_ids] + [("chosen", "1")])
+        retry_url = _retry_url(attempt["unit"], attempt.get("bills") or [],
+                               topup=attempt.get("topup_fen") is not None)
         qr_url = retry_url + ("&" if "?" in retry_url else "?") + urlencode({"via": VIA_QR})
     return render(request, "portal/wechat_oauth_failed.html", {
         "message": messages[reason], "reason": reason, "retry_url": retry_url,

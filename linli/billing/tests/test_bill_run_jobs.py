@@ -16,7 +16,13 @@ from linli.billing.models import Bill, BillRun, BillRunJob
 from linli.billing.services import bill_run_jobs
 from linli.billing.services.bill_run import bill_run_preview
 from linli.billing.services.bill_run_jobs import bill_run_job_execute, bill_run_job_queue
-from linli.billing.tests.test_bill_run import PERIOD, in_english, priced, staff  # noqa: F401
+from linli.billing.tests.test_bill_run import (  # noqa: F401
+    PERIOD,
+    immediate_jobs,
+    in_english,
+    priced,
+    staff,
+)
 
 Status = BillRunJob.Status
 
@@ -114,13 +120,6 @@ def test_below_the_threshold_the_console_still_commits_inline(client, priced):  
     run = BillRun.objects.get()
     assert response["Location"] == reverse("admin:billing_billrun_change", args=[run.pk])
     assert not BillRunJob.objects.exists()
-
-
-@pytest.fixture
-def immediate_jobs():
-    HUEY.immediate = True
-    yield
-    HUEY.immediate = False
 
 
 @pytest.mark.django_db

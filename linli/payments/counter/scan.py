@@ -45,10 +45,6 @@ def scan_channels(community_id: int) -> list[tuple[str, str]]:
     return [(c.value, c.label) for c in SCAN_MODES if c in found]
 
 
-def _client_ip(request: HttpRequest) -> str | None:
-    return client_ip(request)
-
-
 @staff_member_required
 @permission_required(PAY_PERMISSION, raise_exception=True)
 @require_POST
@@ -76,7 +72,7 @@ def scan_start(request: HttpRequest, unit_id: int) -> HttpResponse:
         order = order_create(
             payer=request.user, channel=channel, mode=SCAN_MODES[Channel(channel)],
             idempotency_key=f"counter-scan:u{unit.pk}:{key}:{channel}", unit=unit,
-            bill_ids=bill_ids, client_ip=_client_ip(request),
+            bill_ids=bill_ids, client_ip=client_ip(request),
         )
     except OrderError as exc:
         messages.error(request, " ".join(exc.messages))
