@@ -5,7 +5,14 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, F, OuterRef, Sum
 
-from linli.billing.models import Bill, BillRun, ChargeStandard, MeterReading, StandardRate
+from linli.billing.models import (
+    Bill,
+    BillRun,
+    ChargeStandard,
+    FeeItem,
+    MeterReading,
+    StandardRate,
+)
 from linli.billing.selectors import owed_by_unit
 from linli.core.invariants import invariant
 from linli.estate.models import Community
@@ -97,6 +104,10 @@ def _bill_reference_breaks():
         ("community",
          Bill.objects.exclude(community_id=F("unit__community_id")),
          "its community is not its unit's community"),
+        ("fee_item",
+         Bill.objects.filter(~Exists(FeeItem.objects.filter(
+             pk=OuterRef("fee_item_id"), community_id=OuterRef("community_id")))),
+         "its fee item is missing or of another community"),
         ("standard",
          Bill.objects.filter(~Exists(ChargeStandard.objects.filter(
              pk=OuterRef("standard_id"), fee_item_id=OuterRef("fee_item_id")))),
@@ -121,15 +132,15 @@ def _bill_reference_breaks():
 
 
 @invariant("billing.bill_references",
-           "every bill's community, standard, price, meter reading, run and issuer exist and "
-           "agree with the bill")
+           "every bill's community, fee item, standard, price, meter reading, run and issuer "
+           "exist and agree with the bill")
 def bill_references() -> tuple[int, list[str]]:
     """The proof for the bill columns kept without a database foreign key.
 
     A bill run writes a quarter of a million bills for a large community; a foreign key
     costs PostgreSQL one trigger and one index probe per row at COMMIT, so only the keys
-    that say what a bill is (unit, parking space, fee item) are enforced there. The rest
-    are provenance or repeat a fact the unit or standard already implies, and this check
+    to what a bill is charged on (unit, parking space) are enforced there. The rest are
+    provenance or repeat a fact the unit or standard already implies, and this check
     asks more of them than a foreign key would: each must exist *and* agree.
     """
     violations: list[str] = []

@@ -384,19 +384,19 @@ class Bill(models.Model):
     # are covered by a composite index or constraint with the same leading column.
     #
     # db_constraint=False on the FKs that record provenance or repeat a fact another column
-    # implies (community, standard, rate, reading, bill_run, issued_by). PostgreSQL checks
-    # a foreign key with one trigger and one index probe per inserted row, at COMMIT (Django
-    # makes them DEFERRABLE INITIALLY DEFERRED): 233,000 bills of a 100,000-unit run × 9
-    # FKs was 2.1 million checks and over half the run's time. The FKs that define what a
-    # bill is — unit, parking space, fee item (its unique constraints) — stay in the
-    # database. The others are proven by the invariant ``billing.bill_references`` (`linli
-    # check`), which asks more than an FK could: not only that the row exists but that it
-    # agrees (the community is the unit's, the standard is of the fee item, the rate is of
-    # the standard, the reading is of the unit's meter, the run is of the community). None
-    # of them is ever deleted while a bill points at it: ``on_delete=PROTECT`` still
-    # refuses it in Django, communities, standards, runs and readings have no delete path,
-    # and a price is deleted only under the bill-run lock and only when no bill used it
-    # (``config.standard_rate_delete``).
+    # implies (community, fee_item, standard, rate, reading, bill_run, issued_by).
+    # PostgreSQL checks a foreign key with one trigger and one index probe per inserted
+    # row, at COMMIT (Django makes them DEFERRABLE INITIALLY DEFERRED): 233,000 bills of a
+    # 100,000-unit run × 9 FKs was 2.1 million checks and over half the run's time. The
+    # FKs to what a bill is charged on — unit and parking space — stay in the database.
+    # The others are proven by the invariant ``billing.bill_references`` (`linli check`),
+    # which asks more than an FK could: not only that the row exists but that it agrees
+    # (the community is the unit's, the fee item is of that community, the standard is of
+    # the fee item, the rate is of the standard, the reading is of the unit's meter, the
+    # run is of the community). None of them is ever deleted while a bill points at it:
+    # ``on_delete=PROTECT`` still refuses it in Django, communities, fee items, standards,
+    # runs and readings have no delete path, and a price is deleted only under the
+    # bill-run lock and only when no bill used it (``config.standard_rate_delete``).
     # Covered by index bill_comm_status (community, status, period_key).
     community = models.ForeignKey(
         "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
@@ -420,7 +420,7 @@ class Bill(models.Model):
     # method-change checks), names the fee item (and standard) too and reads that index.
     fee_item = models.ForeignKey(
         FeeItem, verbose_name=_("fee item"), on_delete=models.PROTECT, related_name="bills",
-        db_index=False,
+        db_index=False, db_constraint=False,
     )
     standard = models.ForeignKey(
         ChargeStandard, verbose_name=_("standard"), on_delete=models.PROTECT, related_name="+",

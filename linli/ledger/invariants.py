@@ -48,9 +48,9 @@ def entries_balance() -> tuple[int, list[str]]:
     return JournalEntry.objects.count(), _capped(violations, total)
 
 
-@invariant("ledger.lines_valid", "every line has a known account, a positive amount, a valid side, "
-           "its entry's community, a unit of that community, and the dimensions its account "
-           "needs")
+@invariant("ledger.lines_valid", "every line has an entry, a known account, a positive amount, a "
+           "valid side, its entry's community, a unit of that community, and the dimensions "
+           "its account needs")
 def lines_valid() -> tuple[int, list[str]]:
     unit_accounts = [code for code, a in CHART.items() if a.needs_unit]
     fee_item_accounts = [code for code, a in CHART.items() if a.needs_fee_item]
@@ -65,6 +65,12 @@ def lines_valid() -> tuple[int, list[str]]:
         f"line #{i} of entry #{e}: account {a!r}, side {s!r}, amount {amt} fen, "
         f"unit {u}, fee item {f}"
         for i, e, a, s, amt, u, f in bad.order_by("id")[:MAX_REPORTED]
+    ]
+    # The entry has no database FK (see JournalLine): it must exist.
+    orphans = JournalLine.objects.filter(~Exists(JournalEntry.objects.filter(pk=OuterRef("entry_id"))))
+    violations += [
+        f"line #{i}: its entry #{e} does not exist"
+        for i, e in orphans.order_by("id").values_list("id", "entry_id")[:MAX_REPORTED]
     ]
     mismatched = JournalLine.objects.exclude(community_id=F("entry__community_id"))
     violations += [

@@ -101,8 +101,14 @@ class JournalLine(AppendOnlyModel):
     DEBIT, CREDIT = "D", "C"
     SIDE_CHOICES = [(DEBIT, _("Debit")), (CREDIT, _("Credit"))]
 
+    # No database foreign key to the entry either (see below): an entry is never deleted
+    # (append-only, refused by a PostgreSQL trigger) and lines are written only by
+    # ``post_entry``, in the transaction that creates their entry; ``ledger.lines_valid``
+    # proves every line has its entry and ``ledger.digests`` that every entry has exactly
+    # the lines it was posted with.
     entry = models.ForeignKey(
-        JournalEntry, verbose_name=_("entry"), on_delete=models.PROTECT, related_name="lines"
+        JournalEntry, verbose_name=_("entry"), on_delete=models.PROTECT, related_name="lines",
+        db_constraint=False,
     )
     account = models.CharField(_("account"), max_length=8, choices=ACCOUNT_CHOICES)
     side = models.CharField(_("side"), max_length=1, choices=SIDE_CHOICES)
@@ -112,13 +118,13 @@ class JournalLine(AppendOnlyModel):
     # (community, account, unit).
     #
     # No database foreign key on the dimensions (db_constraint=False; ``fee_item_ref`` never
-    # had one): a line is what its entry and account say, and those stay enforced (the
-    # entry FK; the account by the chart in ``post_entry``). A bill run writes one line per
-    # bill, a quarter of a million for a large community, and each FK costs PostgreSQL a
-    # trigger and an index probe per line at COMMIT. Instead `linli check` proves more than
-    # an FK could: ``ledger.lines_valid`` that each line's community is its entry's and its
-    # unit exists *in that community*, ``billing.receivable_matches_bills`` that each
-    # unit's receivable equals what its bills owe. A unit is never deleted under its lines:
+    # had one) nor on the entry: a bill run writes one line per bill, a quarter of a million
+    # for a large community, and each FK costs PostgreSQL a trigger and an index probe per
+    # line at COMMIT. The account is held to the chart by ``post_entry``. Instead `linli
+    # check` proves more than an FK could: ``ledger.lines_valid`` that each line's entry
+    # exists, its community is its entry's and its unit exists *in that community*,
+    # ``billing.receivable_matches_bills`` that each unit's receivable equals what its
+    # bills owe. A unit is never deleted under its lines:
     # ``on_delete=PROTECT`` refuses it in Django, and a unit with lines has bills or a
     # prepaid wallet, whose FKs to it the database does enforce.
     community = models.ForeignKey(

@@ -1,8 +1,8 @@
 """What a bill run writes, and how it is proven.
 
-The bill columns kept without a database foreign key (community, standard, price, meter
-reading, run, issuer) are proven by `linli check` (``billing.bill_references``); the keys
-that say what a bill is (unit, parking space, fee item) stay in the database. The writer
+The bill columns kept without a database foreign key (community, fee item, standard,
+price, meter reading, run, issuer) are proven by `linli check` (``billing.bill_references``);
+the keys to what a bill is charged on (unit, parking space) stay in the database. The writer
 shares equal calculation details and leaves garbage collection as it found it."""
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ def test_a_clean_run_passes(issued):
 @pytest.mark.parametrize("column, value, why", [
     ("community_id", "a2", "its community is not its unit's community"),
     ("community_id", 999_999, "its community is not its unit's community"),
+    ("fee_item_id", 999_999, "its fee item is missing or of another community"),
+    ("fee_item_id", "a2_item", "its fee item is missing or of another community"),
     ("bill_run_id", 999_999, "its bill run is missing or of another community"),
     ("bill_run_id", "a2_run", "its bill run is missing or of another community"),
     ("standard_id", "other_standard", "its charge standard is missing or of another fee item"),
@@ -92,6 +94,7 @@ def test_a_reference_that_is_missing_or_disagrees_is_reported(issued, column, va
         "a2_run": BillRun.objects.create(community=issued["a2"], period_key=PERIOD).pk,
         "other_standard": other_standard.pk,
         "other_rate": other_rate.pk,
+        "a2_item": fee(issued["a2"], "电梯费")[0].pk,
     }
     value = values.get(value, value)
     victim = issued["bills"][0]
@@ -122,8 +125,8 @@ def test_a_reading_of_another_units_meter_is_reported(issued):
     assert bill_references()[1] == []
 
 
-@pytest.mark.parametrize("column", ["unit_id", "fee_item_id", "parking_space_id"])
-def test_the_keys_that_say_what_a_bill_is_stay_enforced_by_the_database(issued, column):
+@pytest.mark.parametrize("column", ["unit_id", "parking_space_id"])
+def test_what_a_bill_is_charged_on_stays_enforced_by_the_database(issued, column):
     with pytest.raises(IntegrityError), transaction.atomic():
         set_column(issued["bills"][0], column, 999_999)
         connection.check_constraints(table_names=["billing_bill"])

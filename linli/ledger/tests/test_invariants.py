@@ -136,3 +136,21 @@ def test_a_line_whose_unit_is_missing_or_of_another_community_is_found(
         for pk in sorted(entry.lines.filter(unit_id=unit_id).values_list("pk", flat=True))
     ]
     assert len(violations) == 2
+
+
+def test_a_line_whose_entry_does_not_exist_is_found(five_entries, estate):
+    """Nor has a line's entry a database foreign key (a bill run writes a line per bill):
+    an entry is never deleted, and this check proves no line was written without one."""
+    with connection.cursor() as cursor:
+        for side in ("D", "C"):
+            cursor.execute(
+                "INSERT INTO ledger_journalline (entry_id, account, side, amount_fen, "
+                "community_id) VALUES (999999, %s, %s, 7, %s)",
+                [chart.BANK, side, estate["a1"].pk],
+            )
+    checked, violations = inv.lines_valid()
+    assert checked == 12
+    orphans = sorted(inv.JournalLine.objects.filter(entry_id=999_999).values_list("pk", flat=True))
+    assert violations == [f"line #{pk}: its entry #999999 does not exist" for pk in orphans]
+    assert len(violations) == 2
+    assert inv.digests_match() == (5, [])
