@@ -169,6 +169,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Staff who open the login page itself (a bookmark, after signing out) land on the console.
+LOGIN_REDIRECT_URL = "admin:index"
 
 # --- owner accounts (linli.owners) ----------------------------------------------
 # Where SMS codes go: a dotted path to a backend class (linli/owners/sms.py). The log

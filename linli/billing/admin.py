@@ -21,9 +21,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, DropdownFilter
 from unfold.decorators import action
 from unfold.forms import BaseDialogForm, PaginationInlineFormSet
@@ -108,7 +107,7 @@ class YuanField(forms.CharField):
         except MoneyError as exc:
             raise ValidationError(str(exc)) from None
         if amount_fen < 0:
-            raise ValidationError(_t("The amount must not be negative."))
+            raise ValidationError(gettext("The amount must not be negative."))
         return amount_fen
 
     def prepare_value(self, value):
@@ -431,7 +430,7 @@ class OneOffChargeForm(BaseDialogForm):
         by_label = {f"{building}{entrance}{room}": pk for pk, building, entrance, room in rows}
         unknown = [label for label in labels if label not in by_label]
         if unknown:
-            raise ValidationError(_t("No such unit in this community: %(units)s") % {
+            raise ValidationError(gettext("No such unit in this community: %(units)s") % {
                 "units": "、".join(unknown)})
         return [by_label[label] for label in labels]
 
@@ -498,7 +497,7 @@ class ChargeStandardAdmin(ServiceSavedAdmin):
         except ValidationError as exc:
             add_service_errors(form, exc, fallback="reason")
             return _dialog_again(request, form, self.charge_one_off)
-        messages.success(request, _t("%(n)s bills were issued.") % {"n": len(bills)})
+        messages.success(request, gettext("%(n)s bills were issued.") % {"n": len(bills)})
         url = reverse("admin:billing_bill_changelist") + f"?period={bills[0].period_key}"
         return _back_to(request, url)
 
@@ -709,54 +708,54 @@ class BillAdmin(ReadOnlyAdmin):
     def amounts(self, obj):
         rule = "—"
         if obj.late_fee_daily_rate is not None:
-            rule = _t("%(rate)s a day after %(grace)s grace days, capped at %(cap)s") % {
+            rule = gettext("%(rate)s a day after %(grace)s grace days, capped at %(cap)s") % {
                 "rate": obj.late_fee_daily_rate, "grace": obj.late_fee_grace_days,
                 "cap": _money(obj.late_fee_cap_fen),
             }
         rows = [
-            (_t("Amount"), format_fen(obj.amount_fen)),
-            (_t("Waived, discounted or cancelled"), format_fen(obj.adjusted_fen)),
-            (_t("Paid"), format_fen(obj.paid_fen)),
-            (_t("Still owed"), format_fen(obj.owed_fen)),
-            (_t("Late fee as of %(day)s") % {"day": timezone.localdate()},
+            (gettext("Amount"), format_fen(obj.amount_fen)),
+            (gettext("Waived, discounted or cancelled"), format_fen(obj.adjusted_fen)),
+            (gettext("Paid"), format_fen(obj.paid_fen)),
+            (gettext("Still owed"), format_fen(obj.owed_fen)),
+            (gettext("Late fee as of %(day)s") % {"day": timezone.localdate()},
              format_fen(late_fee_due_fen(obj, as_of=timezone.localdate()))),
-            (_t("Late fee paid"), format_fen(obj.late_fee_paid_fen)),
-            (_t("Late fee waived"), format_fen(obj.late_fee_waived_fen)),
-            (_t("Late-fee rule"), rule),
+            (gettext("Late fee paid"), format_fen(obj.late_fee_paid_fen)),
+            (gettext("Late fee waived"), format_fen(obj.late_fee_waived_fen)),
+            (gettext("Late-fee rule"), rule),
         ]
         return _table(["", ""], rows)
 
     @admin.display(description=_("computed as"))
     def calculation(self, obj):
         detail = obj.detail or {}
-        rows = [(_t("Method"), obj.standard.get_method_display()),
-                (_t("Quantity"), obj.quantity),
-                (_t("Unit price (yuan)"), obj.unit_price)]
+        rows = [(gettext("Method"), obj.standard.get_method_display()),
+                (gettext("Quantity"), obj.quantity),
+                (gettext("Unit price (yuan)"), obj.unit_price)]
         if "months" in detail:
-            rows.append((_t("Months"), detail["months"]))
+            rows.append((gettext("Months"), detail["months"]))
         if "area" in detail:
-            rows.append((_t("Area (m²)"), detail["area"]))
+            rows.append((gettext("Area (m²)"), detail["area"]))
         for tier in detail.get("tiers", []):
-            rows.append((_t("Tier from %(start)s") % {"start": tier["from"]},
+            rows.append((gettext("Tier from %(start)s") % {"start": tier["from"]},
                          f"{tier['quantity']} × {tier['price']}"))
         if "proration" in detail:
             share = detail["proration"]
             if "days" in detail:
-                share = _t("%(share)s (%(days)s days)") % {"share": share, "days": detail["days"]}
-            rows.append((_t("Share of the period billed"), share))
+                share = gettext("%(share)s (%(days)s days)") % {"share": share, "days": detail["days"]}
+            rows.append((gettext("Share of the period billed"), share))
         if detail.get("prorated_by"):
-            rows.append((_t("Prorated by"), proration_reasons(detail["prorated_by"])))
+            rows.append((gettext("Prorated by"), proration_reasons(detail["prorated_by"])))
         if "vacancy_percent" in detail:
-            rows.append((_t("Vacant unit pays (%)"), detail["vacancy_percent"]))
+            rows.append((gettext("Vacant unit pays (%)"), detail["vacancy_percent"]))
         if "vacant_days" in detail:
-            rows.append((_t("Days with no occupancy"), detail["vacant_days"]))
-        rows.append((_t("Amount (rounded once to the fen)"), format_fen(obj.amount_fen)))
+            rows.append((gettext("Days with no occupancy"), detail["vacant_days"]))
+        rows.append((gettext("Amount (rounded once to the fen)"), format_fen(obj.amount_fen)))
         return _table(["", ""], rows)
 
     @admin.display(description=_("issued"))
     def issued(self, obj):
-        how = (_t("bill run #%(id)s") % {"id": obj.bill_run_id} if obj.bill_run_id
-               else _t("one-off charge"))
+        how = (gettext("bill run #%(id)s") % {"id": obj.bill_run_id} if obj.bill_run_id
+               else gettext("one-off charge"))
         who = obj.issued_by.get_username() if obj.issued_by_id else "—"
         return f"{_when(obj.issued_at)} · {how} · {who}"
 
@@ -768,8 +767,8 @@ class BillAdmin(ReadOnlyAdmin):
              a.approved_by.get_username() if a.approved_by else "—", _when(a.decided_at))
             for a in obj.adjustments.select_related("requested_by", "approved_by")
         ]
-        return _table([_t("Requested"), _t("Kind"), _t("Amount"), _t("Reason"), _t("Status"),
-                       _t("Requested by"), _t("Decided by"), _t("Decided")], rows)
+        return _table([gettext("Requested"), gettext("Kind"), gettext("Amount"), gettext("Reason"), gettext("Status"),
+                       gettext("Requested by"), gettext("Decided by"), gettext("Decided")], rows)
 
     @admin.display(description=_("payments"))
     def payment_history(self, obj):
@@ -782,8 +781,8 @@ class BillAdmin(ReadOnlyAdmin):
              a.payment.reference or "—")
             for a in allocations
         ]
-        return _table([_t("Received"), _t("Channel"), _t("Principal"), _t("Late fee"),
-                       _t("Cashier"), _t("Reference")], rows)
+        return _table([gettext("Received"), gettext("Channel"), gettext("Principal"), gettext("Late fee"),
+                       gettext("Cashier"), gettext("Reference")], rows)
 
     @admin.display(description=_("ledger entries"))
     def ledger_history(self, obj):
@@ -802,10 +801,10 @@ class BillAdmin(ReadOnlyAdmin):
         for entry in entries:
             link = format_html('<a href="{}">#{}</a>', reverse(
                 "admin:ledger_journalentry_change", args=[entry.pk]), entry.pk)
-            rows.append((link, entry.effective_on, entry.kind, entry.memo or "—",
+            rows.append((link, entry.effective_on, entry.kind_label, entry.memo or "—",
                          format_fen(moved.get(entry.pk, 0)) if entry.pk in moved else "—"))
-        return _table([_t("Entry"), _t("Date"), _t("Kind"), _t("Memo"),
-                       _t("Receivable lines of this unit and fee item")], rows)
+        return _table([gettext("Entry"), gettext("Date"), gettext("Kind"), gettext("Memo"),
+                       gettext("Receivable lines of this unit and fee item")], rows)
 
     # --- adjustments from the bill's page (dialogs)
     def _adjust(self, request, form, kind: str, dialog_action):
@@ -818,12 +817,12 @@ class BillAdmin(ReadOnlyAdmin):
             add_service_errors(form, exc, fallback=form.error_field)
             return _dialog_again(request, form, dialog_action)
         if adjustment.status == BillAdjustment.Status.PENDING:
-            messages.warning(request, _t(
+            messages.warning(request, gettext(
                 "The adjustment is above the community's approval limit and waits for "
                 "someone who may approve it."
             ))
         else:
-            messages.success(request, _t("The adjustment has been applied."))
+            messages.success(request, gettext("The adjustment has been applied."))
         return _back_to(request, reverse("admin:billing_bill_change", args=[form.bill.pk]))
 
     @action(description=_("Waive"), url_path="waive", permissions=["adjust"],
@@ -915,7 +914,7 @@ class BillAdjustmentAdmin(ReadOnlyAdmin):
         if refused:
             form.add_error("note", refused)
             return _dialog_again(request, form, dialog_action)
-        messages.success(request, _t("Approved.") if approve else _t("Rejected."))
+        messages.success(request, gettext("Approved.") if approve else gettext("Rejected."))
         return _back_to(request, reverse("admin:billing_billadjustment_change",
                                          args=[form.adjustment.pk]))
 
@@ -937,7 +936,7 @@ class BillAdjustmentAdmin(ReadOnlyAdmin):
                 messages.error(request, f"#{adjustment.pk}: {refused}")
             else:
                 done += 1
-        messages.info(request, _t("%(n)s adjustments decided.") % {"n": done})
+        messages.info(request, gettext("%(n)s adjustments decided.") % {"n": done})
 
     @admin.action(description=_("Approve selected adjustments"), permissions=["approve"])
     def approve_selected(self, request, queryset):

@@ -50,7 +50,6 @@ READINGS_IMPORT = XlsxImportPage(
     title=gettext_lazy("Import meter readings from Excel"),
     permission=meters_import.IMPORT_PERMISSION,
     run=meters_import.readings_import,
-    context="meter import",
     intro=_intro,
     done_message=gettext_lazy("The readings were imported into %(community)s."),
     counts_table=_counts_table,

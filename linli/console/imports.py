@@ -43,12 +43,10 @@ class XlsxImportForm(forms.Form):
         widget=UnfoldAdminFileFieldWidget(attrs={"accept": f".xlsx,{XLSX_CONTENT_TYPE}"}),
     )
 
-    def __init__(
-        self, *args, communities: QuerySet[Community], context: str, **kwargs
-    ) -> None:
+    def __init__(self, *args, communities: QuerySet[Community], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         community = self.fields["community"]
-        community.label = pgettext_lazy(context, "Community")
+        community.label = pgettext_lazy("xlsx import", "Community")
         community.queryset = communities
         if len(communities) == 1:
             community.initial = communities[0].pk
@@ -61,13 +59,11 @@ class XlsxImportPage:
 
     ``run`` is the service: ``run(acting_user=, community=, file=, ip=)`` returns a
     result with ``ok`` and ``errors`` (``RowError``s) or raises ``ImportRefused``.
-    ``context`` is the translation context of the page's words ("estate import").
     """
 
     title: Any  # lazy text
     permission: str
     run: Callable[..., Any]
-    context: str
     intro: Callable[[], str]  # the paragraph above the form
     done_message: Any  # lazy text with %(community)s
     counts_table: Callable[[Any], dict]  # a finished import's counts as an unfold table
@@ -80,10 +76,10 @@ class XlsxImportPage:
     def errors_table(self, result: Any) -> dict:
         return {
             "headers": [
-                pgettext(self.context, "Sheet"),
-                pgettext(self.context, "Row"),
-                pgettext(self.context, "Column"),
-                pgettext(self.context, "Reason"),
+                pgettext("xlsx import", "Sheet"),
+                pgettext("xlsx import", "Row"),
+                pgettext("xlsx import", "Column"),
+                pgettext("xlsx import", "Reason"),
             ],
             "rows": [[e.sheet, e.row_number, e.column, e.message] for e in result.errors],
         }
@@ -120,20 +116,20 @@ class XlsxImportPage:
             if request.method == "POST":
                 require_community_in_scope(request.POST.get("community"), communities)
                 form = XlsxImportForm(
-                    request.POST, request.FILES, communities=communities, context=self.context
+                    request.POST, request.FILES, communities=communities
                 )
                 if form.is_valid():
                     result = self._run(request, form)
             else:
-                form = XlsxImportForm(communities=communities, context=self.context)
+                form = XlsxImportForm(communities=communities)
             context = {
                 **admin.site.each_context(request),
                 "title": str(self.title),
                 "intro": self.intro(),
                 "template_url": self.template_url,
                 "form_id": self.form_id,
-                "submit_label": pgettext(self.context, "Import"),
-                "done_title": pgettext(self.context, "Imported"),
+                "submit_label": pgettext("xlsx import", "Import"),
+                "done_title": pgettext("xlsx import", "Imported"),
                 "form": form,
                 "result": result,
                 **self._done(result, form),

@@ -33,7 +33,6 @@ ESTATE_IMPORT = XlsxImportPage(
     title=gettext_lazy("Import estate from Excel"),
     permission=estate_imports.IMPORT_PERMISSION,
     run=estate_imports.estate_import,
-    context="estate import",
     intro=_estate_intro,
     done_message=gettext_lazy("The workbook was imported into %(community)s."),
     counts_table=_estate_counts,

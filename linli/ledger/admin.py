@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from linli.console.scoping import ScopedAdmin, ScopedTabularInline
 from linli.ledger.models import JournalEntry, JournalLine
@@ -27,18 +28,23 @@ class JournalLineInline(ScopedTabularInline):
 class JournalEntryAdmin(ScopedAdmin):
     """Read-only: entries are posted by services, never typed in."""
 
-    list_display = ["id", "effective_on", "kind", "business_key", "community", "posted_at"]
+    list_display = ["id", "effective_on", "kind_display", "business_key", "community",
+                    "posted_at"]
     list_filter = ["community", "kind"]
     search_fields = ["business_key", "memo", "kind"]
     list_select_related = ["community"]
     readonly_fields = [
-        "community", "business_key", "kind", "memo", "effective_on", "posted_at", "posted_by",
+        "community", "business_key", "kind_display", "memo", "effective_on", "posted_at", "posted_by",
         "reverses", "digest",
     ]
     inlines = [JournalLineInline]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_display(self, obj):
+        return obj.kind_label
 
     def has_change_permission(self, request, obj=None):
         return False

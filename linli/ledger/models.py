@@ -11,6 +11,7 @@ import hashlib
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from linli.ledger.chart import ACCOUNT_CHOICES
@@ -62,6 +63,31 @@ class AppendOnlyModel(models.Model):
         raise ImmutableRecordError(f"{type(self).__name__} {self.pk} is never deleted")
 
 
+# What each kind of entry records, in words for people; the stored ``kind`` stays a stable
+# code. A reversal is stored as ``reversal:<kind>``.
+ENTRY_KINDS = {
+    "bill_issue": _("Bills issued"),
+    "bill_waiver": _("Waiver"),
+    "bill_discount": _("Discount"),
+    "bill_cancellation": _("Bill cancelled"),
+    "bill_late_fee_waiver": _("Late fee waived"),
+    "payment": _("Payment received"),
+    "payment_suspense": _("Payment held for review"),
+    "refund_reserve": _("Refund set aside"),
+    "refund": _("Refund"),
+    "refund_paid": _("Refund paid out"),
+}
+
+
+def entry_kind_label(kind: str) -> str:
+    """``kind`` in words (an unknown code is shown as it is)."""
+    reversed_kind = kind.removeprefix("reversal:")
+    label = str(ENTRY_KINDS.get(reversed_kind, reversed_kind))
+    if reversed_kind != kind:
+        return gettext("Reversal of: %(kind)s") % {"kind": label}
+    return label
+
+
 class JournalEntry(AppendOnlyModel):
     community = models.ForeignKey(
         "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
@@ -95,6 +121,10 @@ class JournalEntry(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.business_key}"
+
+    @property
+    def kind_label(self) -> str:
+        return entry_kind_label(self.kind)
 
 
 class JournalLine(AppendOnlyModel):

@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.urls import reverse
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action
@@ -113,7 +113,7 @@ class BindingRequestAdmin(ReadOnlyAdmin):
             return _dialog_again(request, form, self.approve)
         except PermissionDenied:
             raise Http404("not found") from None
-        return self._done(request, binding, _t("Approved: the owner now sees this unit."))
+        return self._done(request, binding, gettext("Approved: the owner now sees this unit."))
 
     @action(description=_("Reject"), url_path="reject", permissions=["decide"], icon="close",
             dialog=_dialog(_("Reject this request"), RejectForm, _("Reject")))
@@ -127,4 +127,4 @@ class BindingRequestAdmin(ReadOnlyAdmin):
             return _dialog_again(request, form, self.reject)
         except PermissionDenied:
             raise Http404("not found") from None
-        return self._done(request, binding, _t("Rejected; the owner sees your reason."))
+        return self._done(request, binding, gettext("Rejected; the owner sees your reason."))

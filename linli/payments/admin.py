@@ -20,9 +20,8 @@ from django.contrib import admin, messages
 from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
 from linli.billing.statement import bill_label
@@ -48,7 +47,7 @@ from linli.staff.models import Role
 
 
 def statement_link(unit_id: int) -> str:
-    return _link(reverse("billing:unit-statement", args=[unit_id]), _t("Statement"))
+    return _link(reverse("billing:unit-statement", args=[unit_id]), gettext("Statement"))
 
 
 @admin.register(Payment)
@@ -82,13 +81,13 @@ class PaymentAdmin(ReadOnlyAdmin):
              a.bill.due_date, format_fen(a.principal_fen), format_fen(a.late_fee_fen))
             for a in allocations
         ]
-        return _table([_t("Bill"), _t("Due"), _t("Principal"), _t("Late fee")], rows)
+        return _table([gettext("Bill"), gettext("Due"), gettext("Principal"), gettext("Late fee")], rows)
 
     @admin.display(description=_("prepaid balance"))
     def prepaid_table(self, obj):
         rows = [(m.get_kind_display(), format_fen(m.amount_fen), format_fen(m.balance_after_fen))
                 for m in obj.prepaid_movements.order_by("id")]
-        return _table([_t("Kind"), _t("Amount"), _t("Balance after")], rows)
+        return _table([gettext("Kind"), gettext("Amount"), gettext("Balance after")], rows)
 
     @admin.display(description=_("unit statement"))
     def statement(self, obj):
@@ -100,7 +99,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("refund"))
     def refund_link(self, obj):
-        return _link(reverse("refunds:apply", args=[obj.pk]), _t("Apply for a refund"))
+        return _link(reverse("refunds:apply", args=[obj.pk]), gettext("Apply for a refund"))
 
 
 @admin.register(PrepaidWallet)
@@ -121,7 +120,7 @@ class PrepaidWalletAdmin(ReadOnlyAdmin):
     @admin.display(description=_("movements"))
     def movements(self, obj):
         url = reverse("admin:payments_prepaidmovement_changelist")
-        return _link(f"{url}?wallet__id__exact={obj.pk}", _t("Movements"))
+        return _link(f"{url}?wallet__id__exact={obj.pk}", gettext("Movements"))
 
     @admin.display(description=_("unit statement"))
     def statement(self, obj):
@@ -133,7 +132,7 @@ class PrepaidWalletAdmin(ReadOnlyAdmin):
         changelist = getattr(response, "context_data", {}).get("cl")
         if changelist is not None:
             total = changelist.queryset.aggregate(total=Sum("balance_fen"))["total"] or 0
-            response.context_data["subtitle"] = _t("Total %(amount)s") % {
+            response.context_data["subtitle"] = gettext("Total %(amount)s") % {
                 "amount": format_fen(total)}
         return response
 
@@ -230,14 +229,14 @@ class PaymentOrderAdmin(ReadOnlyAdmin):
              format_fen(line.principal_fen), format_fen(line.late_fee_fen))
             for line in obj.lines.select_related("bill__fee_item", "bill__parking_space")
         ]
-        return _table([_t("Bill"), _t("Principal"), _t("Late fee")], rows)
+        return _table([gettext("Bill"), gettext("Principal"), gettext("Late fee")], rows)
 
     @admin.display(description=_("anomalies"))
     def anomaly_table(self, obj):
         rows = [(_link(reverse("admin:payments_paymentanomaly_change", args=[a.pk]),
                        a.get_kind_display()), a.get_status_display(), a.detail)
                 for a in obj.anomalies.order_by("id")]
-        return _table([_t("Kind"), _t("Status"), _t("Detail")], rows)
+        return _table([gettext("Kind"), gettext("Status"), gettext("Detail")], rows)
 
 
 # The payment page shows its gateway transaction and order too.
@@ -333,8 +332,8 @@ class PaymentAnomalyAdmin(ScopedAdmin):
     @admin.action(description=_("Mark resolved"), permissions=["change"])
     def resolve(self, request, queryset):
         n = anomalies_resolve(queryset, user=request.user,
-                              note=_t("Resolved from the list"))
-        messages.success(request, _t("%(n)s anomalies resolved.") % {"n": n})
+                              note=gettext("Resolved from the list"))
+        messages.success(request, gettext("%(n)s anomalies resolved.") % {"n": n})
 
     @admin.display(description=_("flagged"), ordering="created_at")
     def flagged(self, obj):

@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action
@@ -162,13 +162,13 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("statement"))
     def statement(self, obj):
-        return _link(reverse("billing:unit-statement", args=[obj.unit_id]), _t("Statement"))
+        return _link(reverse("billing:unit-statement", args=[obj.unit_id]), gettext("Statement"))
 
     @admin.display(description=_("refund lines"))
     def line_table(self, obj):
         rows = [(str(line.bill or ""), line.get_basis_display(), format_fen(line.amount_fen))
                 for line in obj.lines.select_related("bill__fee_item", "bill__unit")]
-        return _table([_t("bill"), _t("basis"), _t("amount")], rows)
+        return _table([gettext("bill"), gettext("basis"), gettext("amount")], rows)
 
     @admin.display(description=_("payouts"))
     def payout_table(self, obj):
@@ -180,8 +180,8 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
                          payout.error, _when(payout.finished_at),
                          _link(reverse("refunds:voucher-pdf", args=[voucher.pk]),
                                voucher.number) if voucher else ""))
-        return _table([_t("refund number"), _t("paid back by"), _t("amount"), _t("status"),
-                       _t("gateway's reason"), _t("finished"), _t("voucher")], rows)
+        return _table([gettext("refund number"), gettext("paid back by"), gettext("amount"), gettext("status"),
+                       gettext("gateway's reason"), gettext("finished"), gettext("voucher")], rows)
 
     def _run(self, request, form, dialog_action, fn, done: str):
         try:
@@ -198,20 +198,20 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
     def approve(self, request, form, object_id):
         return self._run(request, form, self.approve, lambda: refund_approve(
             acting_user=request.user, application=form.application,
-            note=form.cleaned_data["note"]), _t("Approved."))
+            note=form.cleaned_data["note"]), gettext("Approved."))
 
     @action(description=_("Reject"), url_path="reject", permissions=["decide"],
             dialog=_dialog(_("Reject this refund"), NoteForm, _("Reject")))
     def reject(self, request, form, object_id):
         return self._run(request, form, self.reject, lambda: refund_reject(
             acting_user=request.user, application=form.application,
-            note=form.cleaned_data["note"]), _t("Rejected."))
+            note=form.cleaned_data["note"]), gettext("Rejected."))
 
     @action(description=_("Retry the refund"), url_path="retry", permissions=["decide"],
             dialog=_dialog(_("Send the refund again"), NoteForm, _("Retry")))
     def retry(self, request, form, object_id):
         return self._run(request, form, self.retry, lambda: refund_retry(
-            acting_user=request.user, application=form.application), _t("Sent again."))
+            acting_user=request.user, application=form.application), gettext("Sent again."))
 
     @action(description=_("Paid out at the counter"), url_path="counter",
             permissions=["decide"],
@@ -221,7 +221,7 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
         return self._run(request, form, self.pay_at_counter, lambda: refund_record_counter(
             acting_user=request.user, application=form.application,
             channel=form.cleaned_data["channel"], reference=form.cleaned_data["reference"]),
-            _t("Refund recorded."))
+            gettext("Refund recorded."))
 
 
 @admin.register(RefundPayout)

@@ -331,6 +331,11 @@ def test_bill_page_shows_its_whole_history(client, estate, bills):
         assert f"/console/ledger/journalentry/{entry.pk}/change/" in text
     issue = JournalEntry.objects.get(business_key__startswith=f"billrun:{bill.bill_run_id}:")
     assert f"/console/ledger/journalentry/{issue.pk}/change/" in text
+    # All of it in Chinese: the amounts, the calculation, the history and the entries' kinds.
+    for words in ["仍欠", "计费方式", "单价（元）", "摘要", "出账", "减免", "收款"]:
+        assert words in text, words
+    for words in ["Still owed", "Unit price (yuan)", "Memo", "bill_issue", "bill_waiver"]:
+        assert words not in text, words
 
 
 # --- adjustments ----------------------------------------------------------------------------

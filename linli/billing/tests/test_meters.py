@@ -407,12 +407,16 @@ def test_import_page_shows_the_counts_or_the_error_table(client, estate, manager
         ["抄表", 2, "月份"], ["抄表", 3, "本期读数"],
     ]
     assert b'id="import-errors"' in bad.content and MeterReading.objects.count() == 0
+    # In Chinese, every word of the page (the shared import page's too).
+    assert bad.context["errors_table"]["headers"] == ["工作表", "行", "列", "原因"]
+    assert bad.context["submit_label"] == "导入"
+    assert bad.context["form"]["community"].label == "小区"
 
     good = client.post(reverse(IMPORT_URL), {"community": estate["a1"].pk, "file": upload(
         workbook([[*place(unit), "水", "2026-10", 5]])
     )})
     assert good.context["counts_table"]["rows"] == [[1, 0, 0, 0, 1]]
-    assert b'id="import-done"' in good.content
+    assert b'id="import-done"' in good.content and good.context["done_title"] == "导入成功"
 
     refused = client.post(reverse(IMPORT_URL), {
         "community": estate["a1"].pk, "file": upload(b"\xd0\xcf\x11\xe0 old", "old.xls"),

@@ -81,3 +81,14 @@ def test_every_navigation_group_of_the_plan_is_declared():
     with translation.override("en"):
         titles = [str(title) for title, _items in navigation.GROUPS]
     assert titles == ["Estate", "Billing", "Payments", "Refunds", "Messages", "Reports", "System"]
+
+
+def test_signing_in_on_the_login_page_itself_opens_the_console(client, estate):
+    """A bookmarked login page carries no ``next``: the console opens, not a missing page."""
+    user = t.make_staff(estate["company_a"], Role.CASHIER, [estate["a1"]])
+    user.set_password("a-good-passphrase-2026")
+    user.save()
+    response = client.post(reverse("admin:login"),
+                           {"username": user.username, "password": "a-good-passphrase-2026"})
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index")
+    assert client.get(response["Location"]).status_code == 200

@@ -425,6 +425,7 @@ def test_manager_imports_into_own_community(client, estate, manager):
     assert estate["a1"].name in html and estate["a2"].name not in html
     assert 'enctype="multipart/form-data"' in html and "csrfmiddlewaretoken" in html
     assert reverse("console:estate-import-template") in html
+    assert page.context["submit_label"] == "导入" and page.context["form"]["community"].label == "小区"
 
     response = post(client, estate["a1"], workbook(good_sheets(estate["a1_person"])))
 

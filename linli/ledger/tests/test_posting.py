@@ -234,6 +234,7 @@ def test_reversal_mirrors_the_lines_and_brings_balances_back(estate, post):
     assert reversal.community_id == a1.pk
     assert reversal.memo == "bill cancelled"
     assert reversal.kind == "reversal:bill_issue"
+    assert (entry.kind_label, reversal.kind_label) == ("出账", "冲销：出账")  # in words
     mirrored = sorted(
         (ln.account, ln.side, ln.amount_fen, ln.unit_id, ln.fee_item_ref)
         for ln in reversal.lines.all()
