@@ -32,7 +32,7 @@ if [ "$untranslated" -gt 1 ]; then
     msgattrib --untranslated --no-obsolete "$PO" | grep '^msgid ' | tail -n +2
 fi
 msgfmt -c -o "${PO%.po}.mo" "$PO"
-for vendor in linli/locale_vendor/zh_Hans/LC_MESSAGES/django.po; do
+for vendor in linli/locale_vendor/zh_Hans/LC_MESSAGES/django.po linli/locale_vendor/zh_Hans/LC_MESSAGES/djangojs.po; do
     [ -f "$vendor" ] && msgfmt -c -o "${vendor%.po}.mo" "$vendor"
 done
 echo "compiled $PO"

@@ -476,6 +476,11 @@ class ChargeStandardAdmin(ServiceSavedAdmin):
     def community(self, obj):
         return obj.fee_item.community
 
+    # What a view-only page (cashier, finance) shows for the form's yuan field.
+    @admin.display(description=_("late fee cap (yuan)"))
+    def late_fee_cap(self, obj):
+        return format_fen(obj.late_fee_cap_fen) if obj.late_fee_cap_fen is not None else "—"
+
     @admin.display(description=_("price now (yuan)"))
     def price_now(self, obj):
         return "—" if obj.price_now_yuan is None else obj.price_now_yuan
@@ -582,6 +587,11 @@ class BillingSettingsAdmin(ScopedAdmin):
 
     @admin.display(description=_("approval above"), ordering="approval_threshold_fen")
     def threshold(self, obj):
+        return format_fen(obj.approval_threshold_fen)
+
+    # What a view-only page (finance) shows for the form's yuan field.
+    @admin.display(description=_("adjustments above this need approval (yuan)"))
+    def approval_threshold(self, obj):
         return format_fen(obj.approval_threshold_fen)
 
 

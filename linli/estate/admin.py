@@ -159,6 +159,14 @@ class PersonAdmin(ScopedAdmin):
     def id_number_display(self, obj: Person) -> str:
         return obj.id_number_masked
 
+    def get_fields(self, request, obj=None):
+        # The form never sends the ID number back (PersonForm), but a view-only page would
+        # show every field's value: there it is shown masked, as in the list.
+        fields = super().get_fields(request, obj)
+        if not self.has_change_permission(request, obj):
+            fields = ["id_number_display" if f == "id_number" else f for f in fields]
+        return fields
+
     def get_search_results(self, request, queryset, search_term):
         """A full ID number finds its person through the blind index (the column itself
         is encrypted and cannot be searched)."""

@@ -4,7 +4,22 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from linli.console.scoping import ScopedAdmin, ScopedTabularInline
-from linli.ledger.models import JournalEntry, JournalLine
+from linli.ledger.models import JournalEntry, JournalLine, entry_kind_label
+
+
+class EntryKindFilter(admin.SimpleListFilter):
+    """Kinds in words, reversals included, only those that occur."""
+
+    title = _("kind")
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        kinds = model_admin.get_queryset(request).order_by("kind").values_list(
+            "kind", flat=True).distinct()
+        return [(kind, entry_kind_label(kind)) for kind in kinds]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
 
 
 class JournalLineInline(ScopedTabularInline):
@@ -30,7 +45,7 @@ class JournalEntryAdmin(ScopedAdmin):
 
     list_display = ["id", "effective_on", "kind_display", "business_key", "community",
                     "posted_at"]
-    list_filter = ["community", "kind"]
+    list_filter = ["community", EntryKindFilter]
     search_fields = ["business_key", "memo", "kind"]
     list_select_related = ["community"]
     readonly_fields = [

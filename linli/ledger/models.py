@@ -120,7 +120,7 @@ class JournalEntry(AppendOnlyModel):
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.kind} {self.business_key}"
+        return f"#{self.pk} {self.kind_label} {self.business_key}"
 
     @property
     def kind_label(self) -> str:

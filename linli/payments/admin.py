@@ -424,9 +424,18 @@ class MerchantAccountAdmin(ScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # orders point at it; disable it instead
 
+    def get_fields(self, request, obj=None):
+        # Whoever may only view an account (finance) would be shown every field read-only,
+        # values and all: the secrets are left out of that page altogether.
+        fields = super().get_fields(request, obj)
+        if not self.has_change_permission(request, obj):
+            fields = [f for f in fields if f not in MerchantAccount.SECRET_FIELDS]
+        return fields
+
     @admin.display(description=_("secrets stored"))
     def secrets_set(self, obj):
-        return ", ".join(n for n in MerchantAccount.SECRET_FIELDS if getattr(obj, n)) or "—"
+        return ", ".join(str(MerchantAccount._meta.get_field(n).verbose_name)
+                         for n in MerchantAccount.SECRET_FIELDS if getattr(obj, n)) or "—"
 
     @admin.display(description=_("notification URL"))
     def notify_url(self, obj):

@@ -3,6 +3,7 @@ are filtered and shown with their history, adjustments are asked for and approve
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -336,6 +337,12 @@ def test_bill_page_shows_its_whole_history(client, estate, bills):
         assert words in text, words
     for words in ["Still owed", "Unit price (yuan)", "Memo", "bill_issue", "bill_waiver"]:
         assert words not in text, words
+    # The journal lists its entries' kinds in words, and filters by them.
+    journal = client.get("/console/ledger/journalentry/?kind=bill_waiver")
+    assert [e.kind for e in journal.context["cl"].result_list] == ["bill_waiver"]
+    html = journal.content.decode()
+    assert "减免" in html and "出账" in html  # the filter's choices, in words
+    assert not re.search(r">\s*bill_(issue|waiver)\s*<", html)
 
 
 # --- adjustments ----------------------------------------------------------------------------
@@ -484,3 +491,21 @@ def test_billing_settings_take_the_threshold_in_yuan(client, estate):
     assert AuditEvent.objects.filter(content_type__model="billingsettings", actor=manager).exists()
     page = client.get(f"{URL}/billingsettings/{settings.pk}/change/").content.decode()
     assert 'value="200.50"' in page
+
+
+def test_view_only_pages_show_the_yuan_fields_in_chinese(client, estate):
+    """Finance may read a standard and the billing settings but not edit them: the yuan
+    fields the forms add are shown there too, labelled and formatted."""
+    community = estate["a1"]
+    _item, std = property_fee(community, late_fee=True)
+    config.standard_update(acting_user=None, standard=std, late_fee_cap_fen=5000)
+    settings_row, _created = BillingSettings.objects.get_or_create(community=community)
+    BillingSettings.objects.filter(pk=settings_row.pk).update(approval_threshold_fen=20000)
+    client.force_login(t.make_staff(estate["company_a"], Role.FINANCE, [community]))
+    standard_page = client.get(f"{URL}/chargestandard/{std.pk}/change/").content.decode()
+    assert "滞纳金上限（元）" in standard_page and "¥50.00" in standard_page
+    assert "Late fee cap" not in standard_page
+    settings_page = client.get(f"{URL}/billingsettings/{settings_row.pk}/change/")
+    assert settings_page.status_code == 200
+    html = settings_page.content.decode()
+    assert "¥200.00" in html and "Approval threshold" not in html

@@ -52,6 +52,20 @@ def test_change_page_never_contains_the_stored_id_number(client, estate, manager
     assert person.id_number_masked in html  # shown as help instead
 
 
+@pytest.mark.parametrize("role", [Role.CASHIER, Role.FINANCE])
+def test_a_view_only_page_shows_the_id_number_masked(client, estate, role):
+    """Cashiers and finance may look a person up but not edit them: the page they get shows
+    every field read-only, and the ID number there is the masked one."""
+    client.force_login(t.make_staff(estate["company_a"], role, [estate["a1"]]))
+    person = estate["a1_person"]
+    response = client.get(change_url(person))
+    html = response.content.decode()
+    assert response.status_code == 200 and person.name in html
+    assert 'name="name"' not in html  # view-only
+    assert person.id_number not in html and person.id_number[-8:] not in html
+    assert person.id_number_masked in html
+
+
 def test_change_page_with_errors_does_not_echo_the_stored_id_number(client, estate, manager):
     person = estate["a1_person"]
     data = page_form_data(client.get(change_url(person)))

@@ -51,6 +51,12 @@ def test_the_app_secret_is_write_only_and_encrypted(account, client):
     assert raw and account.app_secret not in raw  # the column holds ciphertext
     assert client.post(url, {**form, "app_secret": "new-secret"}).status_code == 302
     assert MerchantAccount.objects.get(pk=account.pk).app_secret == "new-secret"
+    # The list says which secrets are stored, by their names in Chinese, never their values.
+    listed = client.get(reverse("admin:payments_merchantaccount_changelist")).content.decode()
+    names = [str(MerchantAccount._meta.get_field(n).verbose_name)
+             for n in ("private_key_pem", "api_v3_key", "app_secret")]
+    assert ", ".join(names) in listed and "private_key_pem" not in listed
+    assert "new-secret" not in listed
 
 
 def test_the_connection_test_checks_the_app_secret(account):
@@ -58,3 +64,18 @@ def test_the_connection_test_checks_the_app_secret(account):
     account.app_secret = "not-the-secret"
     ok, message = merchant_account_test(account)
     assert not ok and "40125" in message
+
+
+def test_who_may_only_view_an_account_never_sees_its_secrets(account, client, estate):
+    from linli.staff.models import Role
+
+    finance = t.make_staff(estate["company_a"], Role.FINANCE, [estate["a1"]])
+    client.force_login(finance)
+    url = reverse("admin:payments_merchantaccount_change", args=[account.pk])
+    response = client.get(url)
+    assert response.status_code == 200 and account.merchant_id in response.content.decode()
+    page = response.content.decode()
+    for secret in (account.private_key_pem.strip().splitlines()[1], account.api_v3_key,
+                   account.app_secret):
+        assert secret not in page
+    assert "PRIVATE KEY" not in page
