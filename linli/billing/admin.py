@@ -33,6 +33,7 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
+from linli.billing.calculators.tiers import TierTextError, tiers_from_text, tiers_to_text
 from linli.billing.models import (
     Bill,
     BillAdjustment,
@@ -114,6 +115,39 @@ class YuanField(forms.CharField):
         if isinstance(value, int) and not isinstance(value, bool):
             return format_fen(value, symbol=False, grouping=False)
         return value
+
+
+class TiersField(forms.CharField):
+    """Tiered prices typed as text, one tier per line (see tiers_from_text)."""
+
+    widget = UnfoldAdminTextareaWidget(attrs={"rows": 3, "placeholder": "10 3.50\n20 4.20\n5.60"})
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value  # a disabled (used) price's stored tiers
+        value = super().to_python(value)
+        try:
+            return tiers_from_text(value)
+        except TierTextError as exc:
+            raise ValidationError(gettext(
+                "Line %(number)s “%(line)s”: write an upper bound and a price, or on the last "
+                "line the price alone."
+            ) % {"number": exc.line_no, "line": exc.line}) from None
+
+    def prepare_value(self, value):
+        return tiers_to_text(value)
+
+
+def tiers_label(tiers) -> str:
+    """Tiers in words for lists and pages: 0–10：¥3.50；10–20：¥4.20；20 以上：¥5.60."""
+    parts, low = [], "0"
+    for t in tiers or []:
+        if t.get("up_to") is None:
+            parts.append(gettext("above %(low)s: ¥%(price)s") % {"low": low, "price": t["price"]})
+        else:
+            parts.append(f"{low}–{t['up_to']}: ¥{t['price']}")
+            low = t["up_to"]
+    return gettext("; ").join(parts) or "—"
 
 
 def _values(obj, names) -> dict:
@@ -349,8 +383,28 @@ class RateFormSet(ServiceFormSet):
         config.standard_rate_delete(acting_user=user, rate=rate)
 
 
+class RateForm(forms.ModelForm):
+    tiers = TiersField(
+        label=_("tiers"), required=False,
+        help_text=_("Metered charges only: one tier per line, the upper bound of its usage and "
+                    "its price; the last line the price alone. \"10 3.50\", \"20 4.20\", "
+                    "\"5.60\" bills 0–10 at 3.50, 10–20 at 4.20 and above 20 at 5.60."),
+    )
+
+    class Meta:
+        model = StandardRate
+        fields = list(RATE_FIELDS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # With tiers the price may stay empty (the first tier's price is shown on bills);
+        # without them the service asks for it.
+        self.fields["unit_price"].required = False
+
+
 class RateInline(ScopedTabularInline):
     model = StandardRate
+    form = RateForm
     formset = RateFormSet
     fields = list(RATE_FIELDS)
     extra = 0
@@ -361,14 +415,19 @@ BINDING_FIELDS = ("scope", "building", "unit_kind", "unit", "parking_space", "st
                   "end_date")
 
 
+# A tabular inline squeezes its selects to their narrowest: wide enough to read the choice.
+_READABLE_SELECT = {"style": "min-width: 9rem"}
+
+
 class BindingForm(forms.ModelForm):
     unit_kind = forms.ChoiceField(label=_("unit kind"), required=False,
                                   choices=_blank_choices(Unit.Kind.choices),
-                                  widget=UnfoldAdminSelectWidget)
+                                  widget=UnfoldAdminSelectWidget(attrs=_READABLE_SELECT))
 
     class Meta:
         model = Binding
         fields = list(BINDING_FIELDS)
+        widgets = {"scope": UnfoldAdminSelectWidget(attrs=_READABLE_SELECT)}
 
 
 class BindingFormSet(ServiceFormSet):
@@ -521,10 +580,15 @@ class StandardRateAdmin(ReadOnlyAdmin):
     """Every price in one list; prices are edited on their standard's page."""
 
     community_path = "standard__fee_item__community"
-    list_display = ["standard", "effective_from", "unit_price", "tiers", "created_at"]
+    list_display = ["standard", "effective_from", "unit_price", "tiers_shown", "created_at"]
+    fields = ["standard", "effective_from", "unit_price", "tiers_shown", "created_at"]
     list_filter = ["standard__fee_item__community", "standard__fee_item"]
     search_fields = ["standard__name", "standard__fee_item__name"]
     list_select_related = ["standard__fee_item"]
+
+    @admin.display(description=_("tiers"))
+    def tiers_shown(self, obj):
+        return tiers_label(obj.tiers) if obj.tiers else "—"
 
 
 @admin.register(Binding)

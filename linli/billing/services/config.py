@@ -318,27 +318,39 @@ def _parse_tiers(raw, standard: ChargeStandard) -> list[dict]:
     if standard.method != Method.METERED:
         raise ValidationError(_("Only metered charges have tiered prices."))
     if not isinstance(raw, list | tuple) or not all(isinstance(t, dict) for t in raw):
-        raise ValidationError(_('Write tiers as [{"up_to": "10", "price": "3.5"}, …].'))
-    tiers = []
-    for t in raw:
+        raise ValidationError(_("Tiers are a list of upper bounds and prices."))
+    tiers, last = [], Decimal(0)
+    for number, t in enumerate(raw, start=1):
         bound = t.get("up_to")
+        try:
+            price = parse_price(t.get("price"))
+        except ValidationError as exc:
+            raise ValidationError(_("Tier %(number)s: %(error)s") % {
+                "number": number, "error": " ".join(exc.messages)}) from None
         if bound in (None, ""):
-            up_to = None
-        else:
-            try:
-                up_to = Decimal(str(bound))
-            except InvalidOperation:
-                raise ValidationError(
-                    _("“%(value)s” is not a tier bound.") % {"value": bound}
-                ) from None
-        tiers.append(Tier(up_to, parse_price(t.get("price"))))
-    try:
-        validate_tiers(tuple(tiers))
-    except ValueError as exc:
+            if number != len(raw):
+                raise ValidationError(_(
+                    "Tier %(number)s has no upper bound: only the last tier may be open."
+                ) % {"number": number})
+            tiers.append(Tier(None, price))
+            continue
+        try:
+            up_to = Decimal(str(bound))
+        except InvalidOperation:
+            raise ValidationError(
+                _("“%(value)s” is not a tier bound.") % {"value": bound}
+            ) from None
+        if not up_to.is_finite() or up_to <= last:
+            raise ValidationError(_(
+                "Tier %(number)s: its upper bound %(bound)s must be above %(last)s."
+            ) % {"number": number, "bound": bound, "last": last})
+        tiers.append(Tier(up_to, price))
+        last = up_to
+    if tiers[-1].up_to is not None:
         raise ValidationError(_(
-            "Tier bounds must rise from one tier to the next and the last tier must have "
-            "no bound (%(reason)s)."
-        ) % {"reason": exc}) from None
+            "The last tier must have no upper bound: it takes all usage above %(last)s."
+        ) % {"last": last})
+    validate_tiers(tuple(tiers))
     return [{"up_to": None if t.up_to is None else str(t.up_to), "price": str(t.price)}
             for t in tiers]
 

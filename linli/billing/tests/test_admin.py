@@ -2,7 +2,6 @@
 are filtered and shown with their history, adjustments are asked for and approved."""
 
 import datetime as dt
-import json
 import re
 from decimal import Decimal
 
@@ -14,6 +13,7 @@ from django.utils import timezone
 
 from linli import testing as t
 from linli.billing.calculators.periods import add_months
+from linli.billing.calculators.tiers import tiers_to_text
 from linli.billing.models import (
     Bill,
     BillAdjustment,
@@ -21,6 +21,8 @@ from linli.billing.models import (
     Binding,
     ChargeStandard,
     FeeItem,
+    Meter,
+    MeterReading,
     StandardRate,
 )
 from linli.billing.selectors import bill_with_balance, late_fee_due_fen
@@ -102,10 +104,10 @@ def standard_data(fee_item=None, *, rates=(), bindings=(), initial_rates=0,
 
 
 def rate_row(rate=None, **values):
-    row = {"effective_from": "2024-01-01", "unit_price": "2.50", "tiers": "[]"}
+    row = {"effective_from": "2024-01-01", "unit_price": "2.50", "tiers": ""}
     if rate is not None:
         row.update(id=rate.pk, standard=rate.standard_id, effective_from=rate.effective_from,
-                   unit_price=rate.unit_price, tiers=json.dumps(rate.tiers))
+                   unit_price=rate.unit_price, tiers=tiers_to_text(rate.tiers))
     row.update(values)
     return row
 
@@ -189,6 +191,72 @@ def test_console_creates_a_standard_with_its_price_and_binding(client, estate):
         event = AuditEvent.objects.get(content_type__model=model, object_id=str(obj.pk))
         assert (event.actor, event.community_id, event.action) == (manager, community.pk,
                                                                     "create")
+
+
+def test_staff_type_tiered_prices_one_tier_per_line(client, estate):
+    item = FeeItem.objects.create(community=estate["a1"], name="水费", category="water")
+    client.force_login(billing_manager(estate))
+    metered = {"method": "metered", "meter_kind": "water", "timing": "arrears"}
+    # A line that is neither "bound price" nor "price": refused in words, nothing written.
+    response = client.post(f"{URL}/chargestandard/add/", standard_data(
+        item, rates=[rate_row(unit_price="", tiers="10 3.50\n20 4 80\n6.00")], **metered))
+    assert response.status_code == 200
+    assert "第 2 行" in errors_of(response) and "20 4 80" in errors_of(response)
+    # Bounds that do not rise: the service's reason, in Chinese.
+    response = client.post(f"{URL}/chargestandard/add/", standard_data(
+        item, rates=[rate_row(unit_price="", tiers="20 3.50\n10 4.80\n6.00")], **metered))
+    assert "第 2 档" in errors_of(response)
+    assert ChargeStandard.objects.count() == StandardRate.objects.count() == 0
+
+    response = client.post(f"{URL}/chargestandard/add/", standard_data(
+        item, rates=[rate_row(unit_price="", tiers="10 3.50\n20：4.80\n以上 6.00")], **metered))
+    assert response.status_code == 302, errors_of(response)
+    rate = StandardRate.objects.get()
+    assert rate.tiers == [{"up_to": "10", "price": "3.50"}, {"up_to": "20", "price": "4.80"},
+                          {"up_to": None, "price": "6.00"}]
+    assert rate.unit_price == Decimal("3.50")
+    # Shown again as typed (not as JSON) on the standard's page, and in words in the list.
+    page = client.get(f"{URL}/chargestandard/{rate.standard_id}/change/").content.decode()
+    assert "10 3.50\n20 4.80\n6.00</textarea>" in page
+    assert "[{" not in page
+    listing = client.get(f"{URL}/standardrate/").content.decode()
+    assert "0–10: ¥3.50；10–20: ¥4.80；20 以上: ¥6.00" in listing
+
+
+def test_a_standard_with_used_tiered_prices_saves_again(client, estate):
+    community = estate["a1"]
+    item = FeeItem.objects.create(community=community, name="水费", category="water")
+    std = config.standard_create(acting_user=None, fee_item=item, name="阶梯水价",
+                                 method="metered", meter_kind="water", timing="arrears")
+    tiers = [{"up_to": "10", "price": "3.50"}, {"up_to": None, "price": "4.80"}]
+    rate = config.standard_rate_add(acting_user=None, standard=std, effective_from=START,
+                                    unit_price=None, tiers=tiers)
+    config.binding_create(acting_user=None, standard=std, scope="community", start_date=START)
+    meter = Meter.objects.create(unit=estate["a1_unit"], community=community, kind="water")
+    MeterReading.objects.create(meter=meter, community=community, period_key="2024-01",
+                                value=Decimal("12"), usage=Decimal("12"))
+    run(community, START)
+    assert Bill.objects.get().amount_fen == 10 * 350 + 2 * 480
+    client.force_login(billing_manager(estate))
+    later = add_months(this_month(), 1).isoformat()
+    data = standard_data(
+        rates=[rate_row(rate), rate_row(effective_from=later, unit_price="",
+                                        tiers="10 3.80\n以上 5.20")],
+        initial_rates=1, method="metered", meter_kind="water", timing="arrears", name="阶梯水价",
+    )
+    response = client.post(f"{URL}/chargestandard/{std.pk}/change/", data)
+    assert response.status_code == 302, errors_of(response)
+    rate.refresh_from_db()
+    assert rate.tiers == tiers
+    assert StandardRate.objects.get(effective_from=later).tiers[1] == {"up_to": None,
+                                                                        "price": "5.20"}
+
+
+def test_a_standard_not_metered_shows_no_tiers(client, estate):
+    _item, std = property_fee(estate["a1"])
+    client.force_login(billing_manager(estate))
+    page = client.get(f"{URL}/chargestandard/{std.pk}/change/").content.decode()
+    assert "[]</textarea>" not in page
 
 
 def test_console_refuses_what_the_services_refuse(client, estate):

@@ -18,7 +18,13 @@ from linli.billing.calculators.periods import (
     period_for,
     proration,
 )
-from linli.billing.calculators.tiers import Tier, tiered_amount
+from linli.billing.calculators.tiers import (
+    Tier,
+    TierTextError,
+    tiered_amount,
+    tiers_from_text,
+    tiers_to_text,
+)
 
 D = Decimal
 
@@ -65,6 +71,26 @@ def test_tiered_water():
 def test_tiered_total_matches_flat_when_one_tier(usage):
     amount, _ = tiered_amount(usage, (Tier(None, D("2.1")),))
     assert amount == usage * D("2.1")
+
+
+def test_tiers_typed_as_text():
+    assert tiers_from_text("10 3.50\n20：4.80；以上 6") == [
+        {"up_to": "10", "price": "3.50"}, {"up_to": "20", "price": "4.80"},
+        {"up_to": None, "price": "6"}]
+    assert tiers_from_text("  \n") == []
+    with pytest.raises(TierTextError) as exc:
+        tiers_from_text("10 3.50\n20 4 80\n6")
+    assert (exc.value.line_no, exc.value.line) == (2, "20 4 80")
+
+
+_bound = st.decimals(min_value=1, max_value=10_000, places=2).map(str)
+_price = st.decimals(min_value=0, max_value=100, places=4).map(str)
+
+
+@given(st.lists(st.tuples(_bound, _price), max_size=5), _price)
+def test_tiers_shown_as_text_read_back_the_same(bounded, last):
+    tiers = [{"up_to": b, "price": p} for b, p in bounded] + [{"up_to": None, "price": last}]
+    assert tiers_from_text(tiers_to_text(tiers)) == tiers
 
 
 def test_periods():
