@@ -6,9 +6,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from linli.core.bulk import insert_rows
 from linli.estate.models import Unit
@@ -18,6 +20,15 @@ from linli.ledger.models import JournalEntry, JournalLine, rows_digest
 BUSINESS_KEY_MAX = JournalEntry._meta.get_field("business_key").max_length
 KIND_MAX = JournalEntry._meta.get_field("kind").max_length
 MEMO_MAX = JournalEntry._meta.get_field("memo").max_length
+
+
+def book_memo(message, **params) -> str:
+    """A memo written in the books' language (the site's default, Chinese), whichever
+    language the request that posts it speaks: the journal is one record, and everyone reads
+    the same words in it. ``message`` is a lazy translation; lazy labels among ``params``
+    (a channel's name) are rendered in the same language."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(message) % {k: str(v) for k, v in params.items()} if params else str(message)
 
 
 class PostingError(ValueError):
@@ -291,7 +302,7 @@ def reverse_entry(
         kind=f"reversal:{entry.kind}"[:KIND_MAX],
         lines=mirrored,
         effective_on=effective_on,
-        memo=memo or f"Reversal of #{entry.pk}",
+        memo=memo or book_memo(gettext_lazy("Reversal of #%(entry)s"), entry=entry.pk),
         posted_by=posted_by,
         reverses=entry,
     )

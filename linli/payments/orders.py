@@ -32,13 +32,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from linli.billing.models import Bill
 from linli.billing.selectors import late_fee_due_fen, with_balances
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.ledger import chart
-from linli.ledger.services import Line, post_entry
+from linli.ledger.services import Line, book_memo, post_entry
 from linli.payments.gateways import gateway_for
 from linli.payments.gateways.base import (
     CreateRequest,
@@ -49,6 +50,7 @@ from linli.payments.gateways.base import (
 )
 from linli.payments.models import (
     CHANNEL_ACCOUNT,
+    Channel,
     CommunityPaymentSettings,
     GatewayNotification,
     GatewayTransaction,
@@ -497,7 +499,10 @@ def _to_suspense(account, order, trade, received_at, notification) -> Applied:
         lines=[Line.debit(CHANNEL_ACCOUNT[channel], trade.amount_fen),
                Line.credit(chart.SUSPENSE, trade.amount_fen)],
         effective_on=timezone.localtime(received_at).date(),
-        memo=f"{channel} {trade.transaction_id} order {order.out_trade_no}: amount differs",
+        memo=book_memo(gettext_lazy("%(channel)s transaction %(transaction)s of order "
+                                    "%(order)s: the amount differs"),
+                       channel=Channel(channel).label, transaction=trade.transaction_id,
+                       order=order.out_trade_no),
     )
     anomaly = _flag(order.community_id, f"amount:{channel}:{trade.transaction_id}",
                     PaymentAnomaly.Kind.AMOUNT_MISMATCH, order=order, notification=notification,
@@ -546,7 +551,8 @@ def _maybe_refund_excess(order: PaymentOrder, payment, excess_fen: int) -> None:
         kind="refund_reserve",
         lines=[Line.debit(chart.PREPAID, excess_fen, unit_id=order.unit_id),
                Line.credit(chart.REFUNDS_PAYABLE, excess_fen)],
-        memo=f"refund {refund.out_refund_no} of {order.out_trade_no}",
+        memo=book_memo(gettext_lazy("Refund %(refund)s of order %(order)s"),
+                       refund=refund.out_refund_no, order=order.out_trade_no),
     )
     transaction.on_commit(lambda: _queue_refund(refund.pk))
 
@@ -598,7 +604,8 @@ def refund_settle(refund_pk: int, state, *, refund_id_at_gateway: str = "",
             kind="refund_paid",
             lines=[Line.debit(chart.REFUNDS_PAYABLE, refund.amount_fen),
                    Line.credit(CHANNEL_ACCOUNT[refund.order.channel], refund.amount_fen)],
-            memo=f"refund {refund.out_refund_no} paid",
+            memo=book_memo(gettext_lazy("Refund %(refund)s paid back"),
+                           refund=refund.out_refund_no),
         )
         refund.status, refund.finished_at = OrderRefund.Status.SUCCESS, timezone.now()
     elif state in (RefundState.ABNORMAL, RefundState.CLOSED):

@@ -26,7 +26,7 @@ from linli.core.audit import person_or_none as _user
 from linli.core.models import AuditEvent
 from linli.estate.models import Unit
 from linli.ledger import chart
-from linli.ledger.services import Line, post_entry
+from linli.ledger.services import Line, book_memo, post_entry
 from linli.payments.models import (
     CHANNEL_ACCOUNT,
     Channel,
@@ -126,7 +126,8 @@ def payment_record(
         kind="payment",
         lines=payment_lines(payment, allocations, excess_fen),
         effective_on=timezone.localtime(received_at).date(),
-        memo=f"{payment.get_channel_display()} {reference}".strip(),
+        memo=book_memo("%(channel)s %(reference)s", channel=Channel(payment.channel).label,
+                       reference=reference).strip(),
         posted_by=acting_user,
     )
     audit_record(actor=acting_user, action=AuditEvent.Action.CREATE, obj=payment,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy
 
 from linli.billing.models import Bill
 from linli.billing.selectors import with_balances
@@ -25,7 +26,7 @@ from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.ledger import chart
 from linli.ledger.models import JournalEntry
-from linli.ledger.services import Line, post_entry
+from linli.ledger.services import Line, book_memo, post_entry
 from linli.payments.models import CHANNEL_ACCOUNT, Channel, PrepaidMovement
 from linli.payments.services import _wallet_move
 from linli.refunds.models import (
@@ -60,7 +61,8 @@ def prepaid_reserve(payout: RefundPayout) -> None:
         kind="refund_reserve",
         lines=[Line.debit(chart.PREPAID, application.amount_fen, unit_id=unit.pk),
                Line.credit(chart.REFUNDS_PAYABLE, application.amount_fen)],
-        memo=f"refund application #{application.pk}: prepaid reserved",
+        memo=book_memo(gettext_lazy("Refund application #%(application)s: prepaid balance "
+                                    "set aside"), application=application.pk),
     )
 
 
@@ -95,8 +97,9 @@ def book_success(payout: RefundPayout, *, acting_user=None) -> None:
                Line.credit(credit_account, payout.amount_fen,
                            unit_id=application.unit_id if credit_account == chart.PREPAID
                            else None)],
-        memo=f"refund {payout.out_refund_no} ({payout.channel}) of payment "
-             f"#{application.payment_id}",
+        memo=book_memo(gettext_lazy("Refund %(refund)s (%(channel)s) of payment #%(payment)s"),
+                       refund=payout.out_refund_no, channel=Channel(payout.channel).label,
+                       payment=application.payment_id),
         posted_by=acting_user,
     )
     application.status = RefundApplication.Status.REFUNDED

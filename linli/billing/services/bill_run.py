@@ -38,6 +38,7 @@ from itertools import islice
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from linli.billing.models import Bill, BillAdjustment, BillingSettings, BillRun, FeeItem
 from linli.billing.services.planning import BillRunError, PlannedBill, PlanWarnings, plan_bills
@@ -305,7 +306,8 @@ class _BatchWriter:
             business_key=f"billrun:{run.pk}:issue:{self.batch_no}", kind=ISSUE_KIND,
             lines=issue_lines(batch),
             effective_on=batch[0].period.start,
-            memo=f"Bill run {run.period_key} #{run.pk}, batch {self.batch_no}",
+            memo=ledger.book_memo(gettext_lazy("Bill run %(period)s #%(run)s, batch %(batch)s"),
+                                  period=run.period_key, run=run.pk, batch=self.batch_no),
             posted_by=self.acting_user,
         )
 

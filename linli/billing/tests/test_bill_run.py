@@ -165,6 +165,7 @@ def test_preview_writes_nothing_and_commit_writes_exactly_what_it_showed(priced)
     ), key=key)
     assert stored == planned  # the sample holds every bill of a run this small
     assert account_balance(account=chart.RECEIVABLE, community_id=community.pk) == run.total_fen
+    assert JournalEntry.objects.get().memo == f"{PERIOD} 出账（批次 #{run.pk}，第 1 批）"
     check_ok()
 
 

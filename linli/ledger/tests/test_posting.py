@@ -224,6 +224,13 @@ def test_same_business_key_in_another_community_is_refused_even_with_equal_lines
     assert JournalEntry.objects.count() == 1
 
 
+def test_memos_written_by_the_system_are_in_the_books_language(estate, post):
+    entry = post(estate["a1"], "bill:1:issue", issue(estate["a1_unit"], 100, FEE_PROPERTY))
+    with translation.override("en"):  # posted from a request in English
+        reversal = reverse_entry(entry=entry)
+    assert reversal.memo == f"冲销 #{entry.pk}"
+
+
 def test_reversal_mirrors_the_lines_and_brings_balances_back(estate, post):
     a1, unit = estate["a1"], estate["a1_unit"]
     entry = post(a1, "bill:1:issue", issue(unit, 30000, FEE_PROPERTY), kind="bill_issue")
