@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from linli.billing.calculators.charges import ChargeInput, compute_charge
-from linli.billing.calculators.tiers import Tier, validate_tiers
+from linli.billing.calculators.tiers import Tier
 from linli.billing.models import (
     Bill,
     BillingSettings,
@@ -350,7 +350,6 @@ def _parse_tiers(raw, standard: ChargeStandard) -> list[dict]:
         raise ValidationError(_(
             "The last tier must have no upper bound: it takes all usage above %(last)s."
         ) % {"last": last})
-    validate_tiers(tuple(tiers))
     return [{"up_to": None if t.up_to is None else str(t.up_to), "price": str(t.price)}
             for t in tiers]
 
