@@ -52,7 +52,7 @@ from linli.billing.services.adjustments import (
     bill_adjustment_decide,
     bill_adjustment_request,
 )
-from linli.billing.services.planning import proration_reasons
+from linli.billing.services.planning import proration_reasons, warning_message
 from linli.console.html import table as _table
 from linli.console.html import when as _when
 from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin, ScopedTabularInline
@@ -595,6 +595,7 @@ class StandardRateAdmin(ReadOnlyAdmin):
 class BindingAdmin(ReadOnlyAdmin):
     """Every binding in one list; bindings are edited on their standard's page."""
 
+    unit_path = "unit"
     community_path = "standard__fee_item__community"
     list_display = ["standard", "scope", "target", "start_date", "end_date"]
     list_filter = ["standard__fee_item__community", "standard__fee_item", "scope", "building"]
@@ -666,12 +667,20 @@ class BillRunAdmin(ReadOnlyAdmin):
     list_filter = ["community", "status"]
     search_fields = ["period_key"]
     list_select_related = ["community", "created_by"]
-    exclude = ["total_fen"]
-    readonly_fields = ["total"]
+    exclude = ["total_fen", "warnings"]
+    readonly_fields = ["total", "warnings_shown"]
 
     @admin.display(description=_("total"), ordering="total_fen")
     def total(self, obj):
         return format_fen(obj.total_fen)
+
+    @admin.display(description=_("warnings"))
+    def warnings_shown(self, obj):
+        return _table(
+            [gettext("Warning"), gettext("Count"), gettext("For example")],
+            [(warning_message(w), w.get("count", ""), "、".join(w.get("examples", [])))
+             for w in obj.warnings or []],
+        )
 
 
 # --- bills --------------------------------------------------------------------------------
@@ -730,6 +739,7 @@ class AmountReasonForm(ReasonForm):
 
 @admin.register(Bill)
 class BillAdmin(ReadOnlyAdmin):
+    unit_path = "unit"
     list_display = ["id", "target", "community", "fee_item", "period_key", "amount", "owed",
                     "due_date", "late_fee_today", "status"]
     list_filter = ["community", "unit__building", "fee_item", PeriodFilter,
@@ -954,6 +964,7 @@ class DecisionForm(BaseDialogForm):
 
 @admin.register(BillAdjustment)
 class BillAdjustmentAdmin(ReadOnlyAdmin):
+    unit_path = "bill__unit"
     community_path = "bill__community"
     list_display = ["id", "bill", "kind", "amount", "reason", "status", "requested_by",
                     "approved_by", "created_at", "decided_at"]

@@ -35,6 +35,7 @@ COMPUTED_FIELDS = ["previous_value", "usage", "status", "flag_reason", "entered_
 
 @admin.register(Meter)
 class MeterAdmin(ScopedAdmin):
+    unit_path = "unit"
     list_display = ["__str__", "community", "kind", "serial"]
     list_filter = ["community", "unit__building", ("kind", ChoicesDropdownFilter)]
     search_fields = ["unit__room_no", "unit__building__name", "serial"]
@@ -97,6 +98,7 @@ class MeterReadingForm(forms.ModelForm):
 
 @admin.register(MeterReading)
 class MeterReadingAdmin(ScopedAdmin):
+    unit_path = "meter__unit"
     form = MeterReadingForm
     list_display = [
         "meter", "period_key", "value", "previous_value", "usage", "status_label",

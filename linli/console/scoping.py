@@ -18,12 +18,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin import RelatedFieldListFilter
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import lookup_spawns_duplicates, unquote
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Concat
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.utils.text import capfirst
@@ -34,7 +35,7 @@ from unfold.contrib.filters.admin import RelatedDropdownFilter
 from linli.core.audit import audit_record, diff, snapshot
 from linli.core.http import client_ip
 from linli.core.models import AuditEvent
-from linli.estate.models import Company
+from linli.estate.models import Company, Unit
 from linli.staff.scope import company_id_for, scope_queryset
 
 
@@ -192,6 +193,9 @@ class ScopedAdmin(ModelAdmin):
     """Console page for a model reached through ``community_path``."""
 
     community_path: str = "community"
+    # Where the page's unit is ("" for units themselves): a search also finds rows by the
+    # unit's label as the console shows it, 1栋1单元101 (building, entrance and room).
+    unit_path: str | None = None
     list_filter_submit = True
     list_per_page = 50
     actions = ["export_xlsx"]
@@ -208,6 +212,19 @@ class ScopedAdmin(ModelAdmin):
             # Also for detail pages, autocompletes and filters that print str(obj).
             qs = qs.select_related(*self.list_select_related)
         return qs
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        label = "".join(search_term.split())
+        if self.unit_path is not None and label:
+            units = Unit.objects.annotate(
+                label=Concat("building__name", "entrance", "room_no",
+                             output_field=models.CharField())
+            ).filter(label__icontains=label).values("pk")
+            path = f"{self.unit_path}__in" if self.unit_path else "pk__in"
+            found = found | queryset.filter(**{path: units})
+            may_have_duplicates |= lookup_spawns_duplicates(self.opts, path)
+        return found, may_have_duplicates
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)

@@ -61,6 +61,7 @@ class BuildingAdmin(ScopedAdmin):
 
 @admin.register(Unit)
 class UnitAdmin(ScopedAdmin):
+    unit_path = ""
     list_display = [
         "__str__", "community", "building", "entrance", "floor", "room_no",
         "building_area", "usable_area", "kind", "status", "delivered_on",
@@ -97,6 +98,7 @@ def unit_money_links(user):
 
 @admin.register(ParkingSpace)
 class ParkingSpaceAdmin(ScopedAdmin):
+    unit_path = "unit"
     list_display = ["code", "community", "location", "kind", "unit", "area"]
     search_fields = ["code", "location", "unit__room_no", "unit__building__name"]
     # A space has no building of its own: it is filtered by the building of its unit.
@@ -144,6 +146,7 @@ class OccupancyInline(ScopedTabularInline):
 
 @admin.register(Person)
 class PersonAdmin(ScopedAdmin):
+    unit_path = "occupancies__unit"
     form = PersonForm
     list_display = ["name", "mobile_display", "id_number_display", "community", "created_at"]
     search_fields = ["name", "mobile", "occupancies__unit__room_no"]
@@ -180,6 +183,7 @@ class PersonAdmin(ScopedAdmin):
 
 @admin.register(Occupancy)
 class OccupancyAdmin(ScopedAdmin):
+    unit_path = "unit"
     community_path = "unit__community"
     list_display = ["person", "role", "unit", "start_date", "end_date", "is_payer"]
     search_fields = ["person__name", "person__mobile", "unit__room_no", "unit__building__name"]

@@ -52,6 +52,7 @@ def statement_link(unit_id: int) -> str:
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
+    unit_path = "unit"
     list_display = ["id", "received", "community", "unit", "channel", "amount", "cashier",
                     "payer_name", "reference"]
     list_display_links = ["id", "received"]
@@ -104,6 +105,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 @admin.register(PrepaidWallet)
 class PrepaidWalletAdmin(ReadOnlyAdmin):
+    unit_path = "unit"
     list_display = ["unit", "community", "balance", "movements", "statement"]
     list_filter = ["community", "unit__building"]
     search_fields = ["unit__room_no", "unit__building__name"]
@@ -139,6 +141,7 @@ class PrepaidWalletAdmin(ReadOnlyAdmin):
 
 @admin.register(PrepaidMovement)
 class PrepaidMovementAdmin(ReadOnlyAdmin):
+    unit_path = "wallet__unit"
     community_path = "wallet__community"
     list_display = ["id", "time", "unit", "kind", "amount", "balance_after", "payment_link",
                     "by", "note"]
@@ -189,6 +192,7 @@ def _payment_link(payment_id):
 
 @admin.register(PaymentOrder)
 class PaymentOrderAdmin(ReadOnlyAdmin):
+    unit_path = "unit"
     list_display = ["out_trade_no", "created", "community", "unit", "channel", "amount",
                     "status", "payment_link"]
     list_filter = ["community", "unit__building", ("status", ChoicesDropdownFilter),

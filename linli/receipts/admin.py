@@ -20,6 +20,7 @@ from linli.receipts.models import Receipt
 
 @admin.register(Receipt)
 class ReceiptAdmin(ReadOnlyAdmin):
+    unit_path = "unit"
     list_display = ["number", "community", "unit", "total", "channel", "issued",
                     "pdf", "payment_link"]
     list_display_links = ["number"]

@@ -127,6 +127,7 @@ class ApplyForOwnerForm(BaseDialogForm):
 
 @admin.register(RefundApplication)
 class RefundApplicationAdmin(ReadOnlyAdmin):
+    unit_path = "unit"
     list_display = ["id", "created_at", "unit", "amount", "kind", "status", "requested_by",
                     "statement"]
     list_display_links = ["id", "created_at"]
@@ -226,6 +227,7 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
 
 @admin.register(RefundPayout)
 class RefundPayoutAdmin(ReadOnlyAdmin):
+    unit_path = "application__unit"
     list_display = ["out_refund_no", "created_at", "community", "channel", "amount", "status",
                     "error", "finished_at"]
     list_filter = [("status", ChoicesDropdownFilter), "community"]
@@ -241,6 +243,7 @@ class RefundPayoutAdmin(ReadOnlyAdmin):
 
 @admin.register(RefundVoucher)
 class RefundVoucherAdmin(ReadOnlyAdmin):
+    unit_path = "payout__application__unit"
     list_display = ["number", "issued_at", "community", "amount", "receipt", "pdf"]
     list_filter = ["community"]
     search_fields = ["number", "receipt__number", "payout__application__unit__room_no"]

@@ -111,6 +111,26 @@ class PlannedBill(NamedTuple):
         )
 
 
+# What each warning code means; a run stores its warnings by code, shown in the reader's
+# language (the stored message is the words of the one who committed it).
+WARNINGS = {
+    "no_price": gettext_lazy("Standards with no price for this period"),
+    "bound_twice": gettext_lazy("Units bound to two standards of one fee item"),
+    "space_without_unit": gettext_lazy("Parking spaces not let to any unit"),
+    "space_unheld": gettext_lazy("Parking spaces whose unit has no occupancy this period"),
+    "missing_reading": gettext_lazy("Units with no meter reading"),
+    "reading_review": gettext_lazy("Readings awaiting review"),
+    "no_area": gettext_lazy("Units with no area"),
+    "past_due": gettext_lazy("Standards whose bills are past due when issued (check the due "
+                             "rule)"),
+}
+
+
+def warning_message(warning: dict) -> str:
+    known = WARNINGS.get(warning.get("code"))
+    return str(known) if known is not None else warning.get("message", "")
+
+
 @dataclass
 class PlanWarnings:
     """Counted warnings with a few examples each (shown in the preview)."""
@@ -118,11 +138,13 @@ class PlanWarnings:
     by_code: dict[str, dict] = field(default_factory=dict)
     already_billed: int = 0
 
-    def add(self, code: str, message: str, example) -> None:
+    def add(self, code: str, example) -> None:
         """``example`` is the text to show, or a target (``_Target``) whose label is
         looked up only while examples are still wanted: most warnings are counted only."""
-        entry = self.by_code.setdefault(code, {"code": code, "message": message, "count": 0,
-                                               "examples": []})
+        entry = self.by_code.get(code)
+        if entry is None:
+            entry = self.by_code[code] = {"code": code, "message": str(WARNINGS[code]),
+                                          "count": 0, "examples": []}
         entry["count"] += 1
         if len(entry["examples"]) < 5:
             entry["examples"].append(example if isinstance(example, str) else _label(example))
@@ -184,7 +206,7 @@ def plan_bills(
                 gaps[period] = _occupancy_gaps(community_id, period)
             occupancy = gaps[period]
         yield from _plan_standard(standard, rate, period, community_id, warnings, seen,
-                                  occupancy)
+                                  occupancy, today)
 
 
 def _needs_occupancy(standard: ChargeStandard) -> bool:
@@ -226,12 +248,13 @@ def _rate_for(standard: ChargeStandard, period: Period, warnings: PlanWarnings):
         .first()
     )
     if rate is None:
-        warnings.add("no_price", _("Standards with no price for this period"), str(standard))
+        warnings.add("no_price", str(standard))
     return rate
 
 
 def _plan_standard(
-    standard, rate, period, community_id, warnings, seen: set | None, occupancy: dict | None
+    standard, rate, period, community_id, warnings, seen: set | None, occupancy: dict | None,
+    today: dt.date,
 ) -> Iterator[PlannedBill]:
     bindings = list(
         Binding.objects.filter(standard=standard, start_date__lte=period.end)
@@ -241,6 +264,7 @@ def _plan_standard(
         return
     readings = _readings(standard, period, community_id) if standard.method == Method.METERED else {}
     planner = _StandardPlanner(standard, rate, period, readings, warnings, occupancy or {})
+    issued = False
     for target in _targets(standard, bindings, community_id, period.key):
         if target.billed:
             warnings.already_billed += 1
@@ -248,13 +272,16 @@ def _plan_standard(
         if seen is not None:
             key = (target.unit_id, target.parking_space_id)
             if key in seen:
-                warnings.add("bound_twice", _("Units bound to two standards of one fee item"),
-                             target)
+                warnings.add("bound_twice", target)
                 continue
             seen.add(key)
         planned = planner.plan(target)
         if planned is not None:
+            issued = True
             yield planned
+    due = planner.same["due_date"]
+    if issued and due < today:  # e.g. a fee billed in arrears, due N days after its start
+        warnings.add("past_due", f"{standard} → {due.isoformat()}")
 
 
 class _Target(NamedTuple):
@@ -439,8 +466,7 @@ class _StandardPlanner:
     def plan(self, target: _Target) -> PlannedBill | None:
         warnings = self.warnings
         if target.parking_space_id and not target.unit_id:
-            warnings.add("space_without_unit", _("Parking spaces not let to any unit"),
-                         target)
+            warnings.add("space_without_unit", target)
             return None
         days = self._days(target)
         if days is None:
@@ -449,14 +475,14 @@ class _StandardPlanner:
         if self.metered:
             reading = self.readings.get(target.unit_id)
             if reading is None:
-                warnings.add("missing_reading", _("Units with no meter reading"), target)
+                warnings.add("missing_reading", target)
                 return None
             if not reading.billable:
-                warnings.add("reading_review", _("Readings awaiting review"), target)
+                warnings.add("reading_review", target)
                 return None
         line = self._charge(target, reading, days)
         if line is _FAILED:
-            warnings.add("no_area", _("Units with no area"), target)
+            warnings.add("no_area", target)
             return None
         if line.amount_fen <= 0:
             return None
@@ -496,9 +522,7 @@ class _StandardPlanner:
                 else:
                     vacant = billed - held
             if billed == 0:
-                self.warnings.add("space_unheld",
-                                  _("Parking spaces whose unit has no occupancy this period"),
-                                  target)
+                self.warnings.add("space_unheld", target)
                 return None
         return _Days(billed, vacant, tuple(reasons))
 

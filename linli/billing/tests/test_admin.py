@@ -338,6 +338,14 @@ def test_bill_filters(client, estate, bills):
         "?overdue=no": {b.pk for b in a1.exclude(period_key=old_key)},
         "?status__exact=paid": set(),
         f"?q={bills['shop'].room_no}": {b.pk for b in a1.filter(unit=bills["shop"])},
+        # The unit as the list shows it (building, entrance, room), spaced or not; a unit
+        # of that label in another company's community stays out of sight.
+        f"?q={bills['shop'].label}": {b.pk for b in a1.filter(unit=bills["shop"])},
+        f"?q={bills['shop'].building.name} {bills['shop'].entrance}{bills['shop'].room_no}":
+            {b.pk for b in a1.filter(unit=bills["shop"])},
+        f"?q={bills['outsider'].unit.label}": {
+            b.pk for b in a1.filter(unit__building__name=bills["outsider"].unit.building.name,
+                                    unit__room_no=bills["outsider"].unit.room_no)},
     }
     for query, expected in by.items():
         assert listed(client, query) == expected, query
@@ -577,3 +585,14 @@ def test_view_only_pages_show_the_yuan_fields_in_chinese(client, estate):
     assert settings_page.status_code == 200
     html = settings_page.content.decode()
     assert "¥200.00" in html and "Approval threshold" not in html
+
+
+def test_a_unit_is_picked_by_its_label_when_binding_a_standard(client, estate):
+    shop = t.make_unit(estate["a1"], building="9栋", room="0101")
+    t.make_unit(estate["a1"], building="9栋", room="0102")
+    client.force_login(billing_manager(estate))
+    response = client.get("/console/autocomplete/", {
+        "term": shop.label, "app_label": "billing", "model_name": "binding",
+        "field_name": "unit"})
+    assert response.status_code == 200, response.content
+    assert [r["text"] for r in response.json()["results"]] == [shop.label]

@@ -472,6 +472,11 @@ def test_console_preview_shows_warnings_and_commit_issues_the_bills(client, pric
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:billing_billrun_change", args=[run.pk])
     assert run.created_by.username and Bill.objects.count() == 8
+    # The run's page lists its warnings in words, in the reader's language.
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    page = client.get(response["Location"]).content.decode()
+    assert "没有面积的房屋" in page and str(priced["no_area"]) in page
+    assert '"code"' not in page and "&quot;code&quot;" not in page
 
 
 @pytest.mark.django_db

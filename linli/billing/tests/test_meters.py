@@ -84,6 +84,7 @@ def setup_water_fee(community, price="3.50") -> FeeItem:
     standard = ChargeStandard.objects.create(
         fee_item=item, name="居民用水", method=ChargeStandard.Method.METERED,
         meter_kind=Meter.Kind.WATER, timing=ChargeStandard.Timing.ARREARS,
+        due_days=60,  # billed after the month, due at the end of the next
     )
     StandardRate.objects.create(standard=standard, effective_from=dt.date(2024, 1, 1),
                                 unit_price=D(price))
@@ -163,6 +164,25 @@ def test_small_usages_need_a_real_jump_and_new_meters_a_plausible_one(estate, ma
     assert record(manager, water, "2026-10", "12").status == Status.OK  # 10 ≤ 1 + 10
     gas = meter_ensure(acting_user=manager, unit=estate["a1_unit"], kind=Meter.Kind.GAS)
     assert record(manager, gas, "2026-10", "301", start_value=D(0)).status == Status.FLAGGED
+
+
+@pytest.mark.django_db
+def test_bills_due_before_they_are_issued_are_pointed_out(estate, manager, water):
+    community = estate["a1"]
+    setup_water_fee(community)
+    normal_history(manager, water)
+    record(manager, water, "2026-10", "144")
+    # Billed after October, due 30 days after October began: overdue on the day it is issued.
+    ChargeStandard.objects.update(due_days=30)
+    preview = bill_run_preview(community_id=community.pk, period_key="2026-10", today=TODAY)
+    assert preview.bill_count == 1  # said, not refused
+    assert [(w["code"], w["count"], w["examples"]) for w in preview.warnings] == [
+        ("past_due", 1, ["水费 · 居民用水 → 2026-10-31"])]
+    assert preview.warnings[0]["message"] == "开具时已过到期日的收费标准（请检查到期规则）"
+    # Looked at on the day it falls due, it is not past due yet.
+    on_the_day = bill_run_preview(community_id=community.pk, period_key="2026-10",
+                                  today=dt.date(2026, 10, 31))
+    assert on_the_day.warnings == []
 
 
 @pytest.mark.django_db
