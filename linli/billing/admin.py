@@ -745,7 +745,7 @@ class BillAdmin(ReadOnlyAdmin):
     list_filter = ["community", "unit__building", "fee_item", PeriodFilter,
                    ("status", ChoicesDropdownFilter), OverdueFilter]
     search_fields = ["unit__room_no", "unit__entrance", "unit__building__name",
-                     "parking_space__code", "period_key", "note"]
+                     "parking_space__code", "fee_item__name", "period_key", "note"]
     list_select_related = ["community", "unit__building", "fee_item", "parking_space"]
     readonly_fields = ["amounts", "calculation", "adjustment_history", "payment_history",
                        "ledger_history", "issued"]

@@ -35,7 +35,7 @@ from unfold.contrib.filters.admin import RelatedDropdownFilter
 from linli.core.audit import audit_record, diff, snapshot
 from linli.core.http import client_ip
 from linli.core.models import AuditEvent
-from linli.estate.models import Company, Unit
+from linli.estate.models import Company
 from linli.staff.scope import company_id_for, scope_queryset
 
 
@@ -213,17 +213,23 @@ class ScopedAdmin(ModelAdmin):
             qs = qs.select_related(*self.list_select_related)
         return qs
 
+    def get_search_fields(self, request):
+        fields = super().get_search_fields(request)
+        return [*fields, "unit_label"] if self.unit_path is not None else fields
+
     def get_search_results(self, request, queryset, search_term):
+        """Each word of a search may also be part of the unit's label (an alias that only
+        searches use), so 1栋1单元101, "1栋 101" and "1栋1单元101 水费" all find it."""
+        if self.unit_path is None or not search_term:
+            return super().get_search_results(request, queryset, search_term)
+        prefix = f"{self.unit_path}__" if self.unit_path else ""
+        queryset = queryset.alias(unit_label=Concat(
+            f"{prefix}building__name", f"{prefix}entrance", f"{prefix}room_no",
+            output_field=models.CharField(),
+        ))
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        label = "".join(search_term.split())
-        if self.unit_path is not None and label:
-            units = Unit.objects.annotate(
-                label=Concat("building__name", "entrance", "room_no",
-                             output_field=models.CharField())
-            ).filter(label__icontains=label).values("pk")
-            path = f"{self.unit_path}__in" if self.unit_path else "pk__in"
-            found = found | queryset.filter(**{path: units})
-            may_have_duplicates |= lookup_spawns_duplicates(self.opts, path)
+        if self.unit_path:
+            may_have_duplicates |= lookup_spawns_duplicates(self.opts, self.unit_path)
         return found, may_have_duplicates
 
     def get_object(self, request, object_id, from_field=None):

@@ -343,6 +343,8 @@ def test_bill_filters(client, estate, bills):
         f"?q={bills['shop'].label}": {b.pk for b in a1.filter(unit=bills["shop"])},
         f"?q={bills['shop'].building.name} {bills['shop'].entrance}{bills['shop'].room_no}":
             {b.pk for b in a1.filter(unit=bills["shop"])},
+        f"?q={bills['shop'].label} 物业 {old_key}": {
+            b.pk for b in a1.filter(unit=bills["shop"], period_key=old_key)},
         f"?q={bills['outsider'].unit.label}": {
             b.pk for b in a1.filter(unit__building__name=bills["outsider"].unit.building.name,
                                     unit__room_no=bills["outsider"].unit.room_no)},
