@@ -53,6 +53,7 @@ from linli.billing.services.adjustments import (
     bill_adjustment_request,
 )
 from linli.billing.services.planning import proration_reasons, warning_message
+from linli.console.html import statement_link
 from linli.console.html import table as _table
 from linli.console.html import when as _when
 from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin, ScopedTabularInline
@@ -148,6 +149,11 @@ def tiers_label(tiers) -> str:
             parts.append(f"{low}–{t['up_to']}: ¥{t['price']}")
             low = t["up_to"]
     return gettext("; ").join(parts) or "—"
+
+
+def _plain(number: str) -> str:
+    """A decimal's text without trailing zeros: 5.0000 → 5, 12.50 → 12.5."""
+    return number.rstrip("0").rstrip(".") if "." in number else number
 
 
 def _values(obj, names) -> dict:
@@ -748,11 +754,11 @@ class BillAdmin(ReadOnlyAdmin):
                      "parking_space__code", "fee_item__name", "period_key", "note"]
     list_select_related = ["community", "unit__building", "fee_item", "parking_space"]
     readonly_fields = ["amounts", "calculation", "adjustment_history", "payment_history",
-                       "ledger_history", "issued"]
+                       "ledger_history", "issued", "unit_statement"]
     fieldsets = [
-        (None, {"fields": ["community", "unit", "parking_space", "fee_item", "standard",
-                           "period_key", "period_start", "period_end", "due_date", "status",
-                           "note"]}),
+        (None, {"fields": ["community", "unit", "unit_statement", "parking_space", "fee_item",
+                           "standard", "period_key", "period_start", "period_end", "due_date",
+                           "status", "note"]}),
         (_("Amounts"), {"fields": ["amounts"]}),
         (_("Calculation"), {"fields": ["calculation"]}),
         (_("History"), {"fields": ["issued", "adjustment_history", "payment_history",
@@ -819,9 +825,9 @@ class BillAdmin(ReadOnlyAdmin):
             rows.append((gettext("Months"), detail["months"]))
         if "area" in detail:
             rows.append((gettext("Area (m²)"), detail["area"]))
-        for tier in detail.get("tiers", []):
-            rows.append((gettext("Tier from %(start)s") % {"start": tier["from"]},
-                         f"{tier['quantity']} × {tier['price']}"))
+        for tier in detail.get("tiers", []):  # usage shown as read: 5, not 5.0000
+            rows.append((gettext("Tier from %(start)s") % {"start": _plain(tier["from"])},
+                         f"{_plain(tier['quantity'])} × {tier['price']}"))
         if "proration" in detail:
             share = detail["proration"]
             if "days" in detail:
@@ -835,6 +841,10 @@ class BillAdmin(ReadOnlyAdmin):
             rows.append((gettext("Days with no occupancy"), detail["vacant_days"]))
         rows.append((gettext("Amount (rounded once to the fen)"), format_fen(obj.amount_fen)))
         return _table(["", ""], rows)
+
+    @admin.display(description=_("unit's statement"))
+    def unit_statement(self, obj):
+        return statement_link(obj.unit_id) if obj.unit_id else "—"
 
     @admin.display(description=_("issued"))
     def issued(self, obj):

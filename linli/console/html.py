@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
@@ -14,6 +15,11 @@ def when(value) -> str:
 
 def link(url: str, text) -> str:
     return format_html('<a class="text-primary-600 underline" href="{}">{}</a>', url, text)
+
+
+def statement_link(unit_id: int) -> str:
+    """The link to a unit's statement (户账)."""
+    return link(reverse("billing:unit-statement", args=[unit_id]), _("Statement"))
 
 
 def table(headers, rows) -> str:

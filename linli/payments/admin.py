@@ -26,6 +26,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
 from linli.billing.statement import bill_label
 from linli.console.html import link as _link
+from linli.console.html import statement_link
 from linli.console.html import table as _table
 from linli.console.html import when as _when
 from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin
@@ -44,10 +45,6 @@ from linli.payments.models import (
 )
 from linli.receipts.selectors import receipt_pdf_link
 from linli.staff.models import Role
-
-
-def statement_link(unit_id: int) -> str:
-    return _link(reverse("billing:unit-statement", args=[unit_id]), gettext("Statement"))
 
 
 @admin.register(Payment)

@@ -20,6 +20,7 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from linli.billing.admin import _back_to, _dialog, _dialog_again, _in_scope
 from linli.console.html import link as _link
+from linli.console.html import statement_link
 from linli.console.html import table as _table
 from linli.console.html import when as _when
 from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin
@@ -163,7 +164,7 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("statement"))
     def statement(self, obj):
-        return _link(reverse("billing:unit-statement", args=[obj.unit_id]), gettext("Statement"))
+        return statement_link(obj.unit_id)
 
     @admin.display(description=_("refund lines"))
     def line_table(self, obj):

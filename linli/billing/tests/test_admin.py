@@ -236,8 +236,11 @@ def test_a_standard_with_used_tiered_prices_saves_again(client, estate):
     MeterReading.objects.create(meter=meter, community=community, period_key="2024-01",
                                 value=Decimal("12"), usage=Decimal("12"))
     run(community, START)
-    assert Bill.objects.get().amount_fen == 10 * 350 + 2 * 480
+    bill = Bill.objects.get()
+    assert bill.amount_fen == 10 * 350 + 2 * 480
     client.force_login(billing_manager(estate))
+    page = client.get(f"{URL}/bill/{bill.pk}/change/").content.decode()
+    assert "阶梯（自 10 起）" in page and "2 × 4.80" in page  # tier by tier, as read
     later = add_months(this_month(), 1).isoformat()
     data = standard_data(
         rates=[rate_row(rate), rate_row(effective_from=later, unit_price="",
@@ -403,6 +406,7 @@ def test_bill_page_shows_its_whole_history(client, estate, bills):
     text = client.get(f"{URL}/bill/{bill.pk}/change/").content.decode()
     assert "维修期间减免" in text and "¥21.25" in text  # the adjustment
     assert "RCPT-77" in text  # the payment
+    assert f'href="/console/billing/units/{bill.unit_id}/statement/"' in text  # its unit's 户账
     assert "88.50" in text and "2.5" in text  # area × unit price
     for entry in JournalEntry.objects.filter(business_key__in=[
         f"payment:{payment.pk}", f"adjustment:{BillAdjustment.objects.get().pk}",
