@@ -374,12 +374,14 @@ def standard_rate_validate(*, standard: ChargeStandard, effective_from, unit_pri
     except ValidationError as exc:
         errors["tiers"] = exc.messages
     price = None
-    if (unit_price is None or unit_price == "") and clean_tiers:
+    no_price = unit_price is None or unit_price == ""
+    if no_price and clean_tiers:
         unit_price = clean_tiers[0]["price"]  # shown on bills as the starting price
     try:
         price = parse_price(unit_price)
     except ValidationError as exc:
-        errors["unit_price"] = exc.messages
+        if not (no_price and "tiers" in errors):  # the tiers' own error says what to mend
+            errors["unit_price"] = exc.messages
     if errors:
         raise ValidationError(errors)
     return price, clean_tiers

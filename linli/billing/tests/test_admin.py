@@ -206,6 +206,7 @@ def test_staff_type_tiered_prices_one_tier_per_line(client, estate):
     response = client.post(f"{URL}/chargestandard/add/", standard_data(
         item, rates=[rate_row(unit_price="", tiers="20 3.50\n10 4.80\n6.00")], **metered))
     assert "第 2 档" in errors_of(response)
+    assert "unit_price" not in errors_of(response)  # the price comes from the tiers
     assert ChargeStandard.objects.count() == StandardRate.objects.count() == 0
 
     response = client.post(f"{URL}/chargestandard/add/", standard_data(
