@@ -89,6 +89,7 @@ class ChargeStandard(models.Model):
 
     class DueRule(models.TextChoices):
         DAYS_AFTER_START = "days_after_start", _("N days after the period starts")
+        DAYS_AFTER_END = "days_after_end", _("N days after the period ends")
         DAY_OF_MONTH = "day_of_month", _("A day of the month")
 
     fee_item = models.ForeignKey(

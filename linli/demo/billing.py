@@ -220,7 +220,8 @@ class BillingLoader:
         water = self.standard(
             community, user, "水费", FeeItem.Category.WATER, 4, start, WATER_TIERS[0]["price"],
             name="居民阶梯水价", method=Method.METERED, meter_kind="water",
-            timing=Timing.ARREARS, due_days=45, tiers=WATER_TIERS,
+            timing=Timing.ARREARS, due_rule=DueRule.DAYS_AFTER_END, due_days=15,
+            tiers=WATER_TIERS,
         )
         site.water = water.fee_item
         site.advance_items = [s.fee_item_id for s in (property_fee, shared, parking)]

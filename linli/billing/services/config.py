@@ -204,6 +204,8 @@ def _check_terms(standard: ChargeStandard, errors: dict) -> None:
     vacancy = standard.vacancy_percent
     if vacancy is not None and not Decimal(0) <= Decimal(vacancy) <= Decimal(100):
         errors["vacancy_percent"] = _("Vacant units pay between 0 and 100 percent.")
+    if standard.due_rule not in ChargeStandard.DueRule.values:
+        errors["due_rule"] = _("Choose how the due date is set.")
     if standard.due_days is None or standard.due_days < 0:
         errors["due_days"] = _("The number of days must not be negative.")
     if standard.due_day_of_month is None or not 1 <= standard.due_day_of_month <= 31:

@@ -131,6 +131,7 @@ def test_splitting_a_period_changes_the_total_by_at_most_the_rounding_of_each_pa
 def test_due_dates():
     p = period_for("2026-02", "monthly")
     assert due_date(p, rule="days_after_start", days=30) == dt.date(2026, 3, 3)
+    assert due_date(p, rule="days_after_end", days=15) == dt.date(2026, 3, 15)
     assert due_date(p, rule="day_of_month", day_of_month=31) == dt.date(2026, 2, 28)
 
 

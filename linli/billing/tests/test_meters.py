@@ -183,6 +183,12 @@ def test_bills_due_before_they_are_issued_are_pointed_out(estate, manager, water
     on_the_day = bill_run_preview(community_id=community.pk, period_key="2026-10",
                                   today=dt.date(2026, 10, 31))
     assert on_the_day.warnings == []
+    # The rule for fees billed in arrears: N days after the period ends.
+    ChargeStandard.objects.update(due_rule=ChargeStandard.DueRule.DAYS_AFTER_END, due_days=15)
+    preview = bill_run_preview(community_id=community.pk, period_key="2026-10",
+                               today=dt.date(2026, 11, 2))
+    assert preview.warnings == []
+    assert [b.due_date for b in preview.sample] == [dt.date(2026, 11, 15)]
 
 
 @pytest.mark.django_db
