@@ -31,6 +31,12 @@ if [ "$untranslated" -gt 1 ]; then
     echo "untranslated entries ($((untranslated - 1))):"
     msgattrib --untranslated --no-obsolete "$PO" | grep '^msgid ' | tail -n +2
 fi
+# A fuzzy entry is a guess msgfmt leaves out (the page shows English): fix it in a fragment.
+fuzzy=$(msgattrib --only-fuzzy --no-obsolete "$PO" | grep -c '^msgid ' || true)
+if [ "$fuzzy" -gt 1 ]; then
+    echo "fuzzy entries, not compiled ($((fuzzy - 1))):"
+    msgattrib --only-fuzzy --no-obsolete "$PO" | grep '^msgid ' | tail -n +2
+fi
 msgfmt -c -o "${PO%.po}.mo" "$PO"
 for vendor in linli/locale_vendor/zh_Hans/LC_MESSAGES/django.po linli/locale_vendor/zh_Hans/LC_MESSAGES/djangojs.po; do
     [ -f "$vendor" ] && msgfmt -c -o "${vendor%.po}.mo" "$vendor"

@@ -11,10 +11,12 @@ corrected by adjustments raised from the bill's page.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import OuterRef, Q, Subquery, Sum
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -151,9 +153,27 @@ def tiers_label(tiers) -> str:
     return gettext("; ").join(parts) or "—"
 
 
-def _plain(number: str) -> str:
+def _plain(number) -> str:
     """A decimal's text without trailing zeros: 5.0000 → 5, 12.50 → 12.5."""
+    number = str(number)
     return number.rstrip("0").rstrip(".") if "." in number else number
+
+
+def price_text(price) -> str:
+    """A unit price as people write it: two decimals, more only where it has them.
+
+    2.3000 → 2.30, 300 → 300.00, 0.6250 → 0.625. A price read through a subquery
+    may come back from SQLite with float noise (2.30000000000000); its digits are
+    exact up to the field's four places, so it is cut to those first.
+    """
+    places = Decimal(str(price)).quantize(Decimal("0.0001"))
+    text = _plain(places)
+    return text if len(text.partition(".")[2]) >= 2 else f"{places:.2f}"
+
+
+def daily_rate_text(rate) -> str:
+    """A late fee's daily rate as a percentage: 0.000500 → 0.05%."""
+    return f"{_plain(Decimal(str(rate)) * 100)}%"
 
 
 def _values(obj, names) -> dict:
@@ -500,11 +520,12 @@ class OneOffChargeForm(BaseDialogForm):
         return [by_label[label] for label in labels]
 
 
-def current_price_subquery():
+def current_rate_subquery(field: str, output_field=None):
+    """One field of each standard's price in force today (for list columns)."""
     today = timezone.localdate()
     return Subquery(
         StandardRate.objects.filter(standard_id=OuterRef("pk"), effective_from__lte=today)
-        .order_by("-effective_from").values("unit_price")[:1]
+        .order_by("-effective_from").values(field)[:1], output_field=output_field,
     )
 
 
@@ -529,7 +550,10 @@ class ChargeStandardAdmin(ServiceSavedAdmin):
     actions_detail = ["charge_one_off"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(price_now_yuan=current_price_subquery())
+        return super().get_queryset(request).annotate(
+            price_now_yuan=current_rate_subquery("unit_price"),
+            price_now_tiers=current_rate_subquery("tiers", models.JSONField()),
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return ["fee_item"] if obj else []
@@ -548,7 +572,9 @@ class ChargeStandardAdmin(ServiceSavedAdmin):
 
     @admin.display(description=_("price now (yuan)"))
     def price_now(self, obj):
-        return "—" if obj.price_now_yuan is None else obj.price_now_yuan
+        if obj.price_now_tiers:
+            return tiers_label(obj.price_now_tiers)
+        return "—" if obj.price_now_yuan is None else price_text(obj.price_now_yuan)
 
     def has_charge_permission(self, request, obj=None):
         return request.user.has_perm(ONE_OFF_PERMISSION)
@@ -799,7 +825,7 @@ class BillAdmin(ReadOnlyAdmin):
         rule = "—"
         if obj.late_fee_daily_rate is not None:
             rule = gettext("%(rate)s a day after %(grace)s grace days, capped at %(cap)s") % {
-                "rate": obj.late_fee_daily_rate, "grace": obj.late_fee_grace_days,
+                "rate": daily_rate_text(obj.late_fee_daily_rate), "grace": obj.late_fee_grace_days,
                 "cap": _money(obj.late_fee_cap_fen),
             }
         rows = [
@@ -819,8 +845,8 @@ class BillAdmin(ReadOnlyAdmin):
     def calculation(self, obj):
         detail = obj.detail or {}
         rows = [(gettext("Method"), obj.standard.get_method_display()),
-                (gettext("Quantity"), obj.quantity),
-                (gettext("Unit price (yuan)"), obj.unit_price)]
+                (gettext("Quantity"), _plain(obj.quantity)),
+                (gettext("Unit price (yuan)"), price_text(obj.unit_price))]
         if "months" in detail:
             rows.append((gettext("Months"), detail["months"]))
         if "area" in detail:

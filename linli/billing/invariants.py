@@ -124,6 +124,13 @@ def _bill_reference_breaks():
          Bill.objects.filter(bill_run_id__isnull=False).filter(~Exists(BillRun.objects.filter(
              pk=OuterRef("bill_run_id"), community_id=OuterRef("community_id")))),
          "its bill run is missing or of another community"),
+        ("bill_run",
+         Bill.objects.filter(run_reversed=True).exclude(
+             status=Bill.Status.CANCELLED, bill_run__status=BillRun.Status.REVERSED),
+         "it is marked as of a reversed run, but is not a cancelled bill of one"),
+        ("bill_run",
+         Bill.objects.filter(run_reversed=False, bill_run__status=BillRun.Status.REVERSED),
+         "its run was reversed, but it is not marked so"),
         ("issued_by",
          Bill.objects.filter(issued_by_id__isnull=False).filter(~Exists(
              user_model.objects.filter(pk=OuterRef("issued_by_id")))),

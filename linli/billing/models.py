@@ -2,11 +2,15 @@
 
 Bill state machine (``Bill.status``), changed only by services under a row lock:
 
-    unpaid ──pay part──▶ partially_paid ──pay rest──▶ paid ──refund part──▶ partially_refunded
-      │  ╲                     │                        │                       │
-      │   ╲ waive all          │ waive rest             └──refund all──▶ refunded ◀┘
-      │    ▶ waived ◀──────────┘
-      └──cancel (nothing paid)──▶ cancelled
+    unpaid ──pay part──▶ partially_paid ──pay or waive rest──▶ paid ──refund part──▶ partially_refunded
+      │  ╲                                                      │                       │
+      │   ╲ waive all                                           └──refund all──▶ refunded ◀┘
+      │    ▶ waived
+      └──cancel (nothing paid), or its run reversed──▶ cancelled
+
+A bill settled by money and a waiver together is "paid" (some money came in; nothing is
+owed); "waived" is a bill forgiven whole. A reversed run's bills are cancelled with
+``run_reversed`` set, which frees their period for the run that bills it again.
 
 "Overdue" is not a status: it is derived (unpaid or partially paid, past the due date).
 What a bill still owes is derived too: amount − discounts − waivers − paid.
@@ -20,6 +24,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 PRICE = {"max_digits": 14, "decimal_places": 4}
@@ -160,7 +165,7 @@ class StandardRate(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.unit_price} @ {self.effective_from}"
+        return gettext("Price from %(date)s") % {"date": self.effective_from}
 
 
 class Binding(models.Model):
@@ -464,6 +469,11 @@ class Bill(models.Model):
         _("status"), max_length=20, choices=Status.choices, default=Status.UNPAID
     )
     note = models.CharField(_("note"), max_length=200, blank=True)
+    # Set (with status cancelled) when the bill's run is reversed: the bill never stood,
+    # so the unit, fee item and period may be billed again — unlike a bill cancelled on
+    # its own by an adjustment, which stays the one bill of its period. A database
+    # default, so bulk inserts that leave the column out store False.
+    run_reversed = models.BooleanField(_("run reversed"), default=False, db_default=False)
     issued_at = models.DateTimeField(_("issued"), auto_now_add=True)
     # No index: bills are never looked up by issuer; only the PROTECT check on deleting a
     # user reads this column, which is rare, so a sequential scan then is acceptable.
@@ -477,14 +487,16 @@ class Bill(models.Model):
         verbose_name_plural = _("bills")
         ordering = ["-period_start", "unit_id", "fee_item_id"]
         constraints = [
+            # One bill per (unit or space, fee item, period) that stands: a reversed
+            # run's bills step aside for the run that bills the period again.
             models.UniqueConstraint(
                 fields=["unit", "fee_item", "period_key"],
-                condition=Q(parking_space__isnull=True),
+                condition=Q(parking_space__isnull=True, run_reversed=False),
                 name="bill_once_per_unit_item_period",
             ),
             models.UniqueConstraint(
                 fields=["parking_space", "fee_item", "period_key"],
-                condition=Q(parking_space__isnull=False),
+                condition=Q(parking_space__isnull=False, run_reversed=False),
                 name="bill_once_per_space_item_period",
             ),
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="bill_amount_positive"),

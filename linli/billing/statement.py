@@ -9,7 +9,14 @@ Two running figures, both derived from the documents (never stored):
   ``with_balances(...).owed_fen`` of the unit's bills (what ``linli check`` compares
   with the ledger's receivable).
 * **prepaid** — the unit's prepaid wallet: + deposits and overpayments kept, − bills
-  paid from it, − refunds. After the last row it equals ``PrepaidWallet.balance_fen``.
+  paid from it, − refunds of it, + refunds of bills it paid. After the last row it
+  equals ``PrepaidWallet.balance_fen``: every movement of the wallet is on exactly one row.
+
+A refund (DESIGN §6) is listed once its money has gone, at that moment, and reverses the
+money and the charge together: what it returned is a charge and a credit on its row, so
+it never changes what is owed. A refund of the prepaid balance leaves the wallet when its
+payout starts (``linli.refunds.booking``), so its row carries that; if the gateway
+confirms later, the balance set aside is its own row at the time it was set aside.
 
 A late fee is charged only when it is paid (DESIGN §4): a payment that settles one shows
 it as a charge and a credit on the same row, so it never changes what is owed.
@@ -34,6 +41,8 @@ from linli.payments.models import (
     PrepaidMovement,
     PrepaidWallet,
 )
+from linli.refunds.booking import refund_entry_key, reserve_key
+from linli.refunds.models import RefundApplication, RefundLine, RefundPayout
 
 
 class Kind:
@@ -57,15 +66,18 @@ class StatementRow:
     at: dt.datetime
     kind: str
     description: str
-    charge_fen: int = 0  # increases what is owed (a bill; a late fee as it is paid)
-    credit_fen: int = 0  # decreases what is owed (an adjustment; principal and late fee paid)
+    charge_fen: int = 0  # increases what is owed (a bill; a late fee as it is paid; a refund)
+    credit_fen: int = 0  # decreases what is owed (an adjustment; principal and late fee paid;
+    #                      the charge a refund reverses)
     prepaid_change_fen: int = 0  # + into the prepaid wallet, − out of it
     owed_after_fen: int = 0
     prepaid_after_fen: int = 0
-    ref: str = ""  # "bill:12", "payment:7", "adjustment:3", "prepaid:9"
+    ref: str = ""  # "bill:12", "payment:7", "adjustment:3", "prepaid:9", and the ledger's
+    #                keys of a refund: "refund:<out_refund_no>", "refund_reserve:app<id>"
     bill_id: int | None = None
-    payment_id: int | None = None
+    payment_id: int | None = None  # a refund's: the payment it paid back
     late_fee_fen: int = 0  # of charge_fen, the late fee charged as it was paid
+    refund_application_id: int | None = None
 
 
 @dataclass
@@ -83,12 +95,13 @@ class StatementTotals:
 
 
 def unit_statement(unit_id: int) -> list[StatementRow]:
+    refund_rows, refund_movement_ids = _refund_rows(unit_id)
     rows = [
         *_bill_rows(unit_id),
         *_adjustment_rows(unit_id),
-        *_payment_rows(unit_id),
+        *_payment_rows(unit_id, leave_out=refund_movement_ids),
         *_prepaid_rows(unit_id),
-        *_refund_rows(unit_id),
+        *refund_rows,
     ]
     rows.sort(key=lambda r: (r.at, _ORDER.get(r.kind, 9)))  # stable: ties keep id order
     owed = prepaid = 0
@@ -170,9 +183,10 @@ def _adjustment_rows(unit_id: int) -> list[StatementRow]:
     return rows
 
 
-def _payment_rows(unit_id: int) -> list[StatementRow]:
+def _payment_rows(unit_id: int, *, leave_out: set[int]) -> list[StatementRow]:
     """One row per payment: what it settled (principal and late fee, with the late fee
-    charged on the same row) and what it moved in or out of the prepaid wallet."""
+    charged on the same row) and what it moved in or out of the prepaid wallet — all but
+    the movements in ``leave_out``, which refunds of it made later (their own rows)."""
     payments = Payment.objects.filter(unit_id=unit_id).prefetch_related(
         Prefetch("allocations", queryset=PaymentAllocation.objects.select_related(
             "bill__fee_item", "bill__parking_space").order_by("bill__due_date", "bill_id")),
@@ -183,7 +197,8 @@ def _payment_rows(unit_id: int) -> list[StatementRow]:
         allocations = list(payment.allocations.all())
         principal = sum(a.principal_fen for a in allocations)
         late = sum(a.late_fee_fen for a in allocations)
-        prepaid = sum(m.amount_fen for m in payment.prepaid_movements.all())
+        prepaid = sum(m.amount_fen for m in payment.prepaid_movements.all()
+                      if m.pk not in leave_out)
         rows.append(StatementRow(
             payment.received_at, Kind.PAYMENT, _payment_text(payment, allocations, late),
             charge_fen=late, credit_fen=principal + late, prepaid_change_fen=prepaid,
@@ -227,13 +242,99 @@ def _prepaid_rows(unit_id: int) -> list[StatementRow]:
     ]
 
 
-def _refund_rows(unit_id: int) -> list[StatementRow]:
-    """Refunds of bill lines (DESIGN §6): the hook for the refunds app, not built yet.
+# Applications whose money has gone or is going: each has a payout (``refunds.payouts``).
+_PAYING_OUT = (RefundApplication.Status.PAYING, RefundApplication.Status.ATTENTION,
+               RefundApplication.Status.REFUNDED)
 
-    A refund reverses the money and the charge together and never re-opens a bill, so
-    each refund should become one ``Kind.REFUND`` row with ``charge_fen`` = the money
-    returned and ``credit_fen`` = the charge reversed (equal amounts: owed unchanged).
-    A refund of prepaid money is a ``PrepaidMovement`` of kind refund and is already
-    listed by ``_prepaid_rows``.
+
+def _refund_rows(unit_id: int) -> tuple[list[StatementRow], set[int]]:
+    """Refunds of the refunds app (DESIGN §6), with the ids of the prepaid movements
+    their rows carry (left out of the refunded payment's row).
+
+    Only money that has gone counts: an application with a successful ``RefundPayout``
+    is one ``Kind.REFUND`` row at the payout's ``finished_at``. Refunded bill lines are a
+    charge (the money returned) and a credit (the charge reversed) of the same amount,
+    so what is owed does not change; returned to the prepaid balance (the bills were paid
+    from it), they are + prepaid as well. A refund of the prepaid balance is − prepaid
+    where the balance left the wallet: on the refund's row when that was as the money
+    went (a cashier's payout), else on its own ``Kind.PREPAID`` row when the payout
+    started — also while the gateway has not confirmed it yet, as the wallet says.
+    Applications still awaiting a decision, rejected or approved but not started move
+    no money and are not listed.
     """
-    return []
+    applications = list(RefundApplication.objects.filter(
+        unit_id=unit_id, status__in=_PAYING_OUT,
+    ).prefetch_related(
+        Prefetch("payouts", queryset=RefundPayout.objects.select_related("voucher")
+                 .order_by("id")),
+        Prefetch("lines", queryset=RefundLine.objects.select_related(
+            "bill__fee_item", "bill__parking_space").order_by("id")),
+    ).order_by("id"))
+    if not applications:
+        return [], set()
+    movements = _refund_movements(unit_id)
+    rows, taken = [], set()
+    for app in applications:
+        paid = next((p for p in app.payouts.all() if p.status == RefundPayout.Status.SUCCESS),
+                    None)
+        paid_at = paid.finished_at or app.refunded_at or paid.created_at if paid else None
+        reserve = movements.get(reserve_key(app.pk))
+        # Set aside as the money went (in the same booking), or when the payout started.
+        together = reserve is not None and paid_at is not None and reserve.at >= paid_at
+        if reserve is not None:
+            taken.add(reserve.pk)
+        if reserve is not None and not together:
+            text = _("Prepaid balance set aside for refund application #%(application)s") % {
+                "application": app.pk}
+            if app.status != RefundApplication.Status.REFUNDED:
+                text += f" · {app.get_status_display()}"
+            rows.append(StatementRow(
+                reserve.at, Kind.PREPAID, text, prepaid_change_fen=reserve.amount_fen,
+                ref=reserve_key(app.pk), payment_id=app.payment_id,
+                refund_application_id=app.pk,
+            ))
+        if paid is None:
+            continue
+        lines = [line for line in app.lines.all() if line.bill_id]
+        back = movements.get(refund_entry_key(paid))
+        if back is not None:
+            taken.add(back.pk)
+        refunded_fen = sum(line.amount_fen for line in lines)
+        rows.append(StatementRow(
+            paid_at, Kind.REFUND, _refund_text(app, paid, lines),
+            charge_fen=refunded_fen, credit_fen=refunded_fen,
+            prepaid_change_fen=(back.amount_fen if back else 0)
+            + (reserve.amount_fen if together else 0),
+            ref=refund_entry_key(paid), payment_id=app.payment_id,
+            bill_id=lines[0].bill_id if len(lines) == 1 else None,
+            refund_application_id=app.pk,
+        ))
+    return rows, taken
+
+
+def _refund_movements(unit_id: int) -> dict[str, PrepaidMovement]:
+    """The wallet movements the refunds app made, by the ledger entry each belongs to:
+    a prepaid refund set aside (``reserve_key``, once per application, when its first
+    payout starts) and bills paid from the balance refunded to it (``refund_entry_key``
+    of the payout). Movements recorded before they carried their key have none and stay
+    on their payment's row."""
+    return {m.business_key: m for m in PrepaidMovement.objects.filter(
+        wallet__unit_id=unit_id, kind=PrepaidMovement.Kind.REFUND,
+        business_key__startswith="refund")}
+
+
+def _refund_text(app: RefundApplication, payout: RefundPayout, lines: list[RefundLine]) -> str:
+    if payout.channel == Channel.PREPAID:
+        parts = [_("Refund to the prepaid balance")]
+    else:
+        parts = [_("Refund"), payout.get_channel_display()]
+    if lines:
+        parts.append("、".join(
+            bill_label(line.bill) + (f" {format_fen(line.amount_fen)}" if len(lines) > 1 else "")
+            for line in lines))
+    else:
+        parts.append(_("Prepaid balance %(amount)s") % {"amount": format_fen(payout.amount_fen)})
+    parts.append(app.reason)
+    voucher = getattr(payout, "voucher", None)  # selected with the payout: no query
+    parts += [voucher.number if voucher else "", payout.out_refund_no, payout.reference]
+    return " · ".join(str(p) for p in parts if p)

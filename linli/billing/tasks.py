@@ -1,5 +1,7 @@
-"""Scheduled bill runs: each community whose billing settings turn them on gets the
-current month's bills on its bill-run day (1–28, so every month has it).
+"""Scheduled bill runs: each community whose billing settings turn them on gets its
+bills on its bill-run day (1–28, so every month has it): fees billed in advance (预收)
+for the current month, and fees billed in arrears (后收: metered water, electricity,
+gas) for the month before, whose readings are in by then.
 
 Every morning at 01:10 (local time) ``scheduled_bill_runs`` queues one job per due
 community, so a company's communities are billed in parallel by as many workers as
@@ -17,13 +19,15 @@ import logging
 from django.utils import timezone
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from linli.billing.models import BillingSettings
+from linli.billing.calculators.periods import add_months
+from linli.billing.models import BillingSettings, ChargeStandard
 from linli.billing.services.bill_run import bill_run_commit
 from linli.billing.services.bill_run_jobs import bill_run_job_execute
 from linli.billing.services.planning import BillRunError
 from linli.core.tasks import local_crontab
 
 logger = logging.getLogger("linli.billing")
+Timing = ChargeStandard.Timing
 
 
 def due_community_ids(today: dt.date) -> list[int]:
@@ -38,23 +42,45 @@ def scheduled_bill_runs() -> None:
     queue_due_bill_runs(timezone.localdate())
 
 
+def scheduled_runs_of(community_id: int, today: dt.date) -> list[tuple[str, list[int]]]:
+    """The runs a community's scheduled day commits: (period, fee item ids) — this month
+    for the fee items billed in advance, last month for those billed in arrears. A fee
+    item with standards of both kinds is in both; each run bills only what is due."""
+    timings: dict[str, set[int]] = {Timing.ADVANCE: set(), Timing.ARREARS: set()}
+    for fee_item_id, timing in (
+        ChargeStandard.objects.filter(fee_item__community_id=community_id,
+                                      fee_item__active=True, active=True)
+        .exclude(method=ChargeStandard.Method.ONE_OFF).values_list("fee_item_id", "timing")
+    ):
+        timings[timing].add(fee_item_id)
+    month = today.replace(day=1)
+    runs = []
+    for period, fee_item_ids in ((month, timings[Timing.ADVANCE]),
+                                 (add_months(month, -1), timings[Timing.ARREARS])):
+        if fee_item_ids:
+            runs.append((f"{period:%Y-%m}", sorted(fee_item_ids)))
+    return runs
+
+
 def queue_due_bill_runs(today: dt.date) -> list[int]:
-    """Queue this month's run for every community due today; returns their ids."""
+    """Queue the runs of every community due today; returns their ids."""
     community_ids = due_community_ids(today)
     for community_id in community_ids:
-        scheduled_bill_run(community_id, f"{today:%Y-%m}", today.isoformat())
+        for period_key, fee_item_ids in scheduled_runs_of(community_id, today):
+            scheduled_bill_run(community_id, period_key, today.isoformat(), fee_item_ids)
     logger.info("scheduled bill runs %s: %d communities queued", today, len(community_ids))
     return community_ids
 
 
 @db_task(retries=2, retry_delay=600, name="scheduled_bill_run")
-def scheduled_bill_run(community_id: int, period_key: str, today: str) -> int | None:
+def scheduled_bill_run(community_id: int, period_key: str, today: str,
+                       fee_item_ids: list[int] | None = None) -> int | None:
     """Commit one community's run. A refusal (BillRunError) is final and logged; any
     other error is raised so that Huey retries the job."""
     try:
         run, _preview = bill_run_commit(
             acting_user=None, community_id=community_id, period_key=period_key,
-            today=dt.date.fromisoformat(today),
+            fee_item_ids=fee_item_ids, today=dt.date.fromisoformat(today),
         )
     except BillRunError as exc:
         logger.error("scheduled bill run community #%s %s refused: %s",

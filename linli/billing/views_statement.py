@@ -144,7 +144,10 @@ def _signed(amount_fen: int) -> str:
 
 
 def _row_link(row: StatementRow, user) -> str:
-    if row.payment_id and user.has_perm("payments.view_payment"):
+    if row.refund_application_id and user.has_perm("refunds.view_refundapplication"):
+        url = reverse("admin:refunds_refundapplication_change",
+                      args=[row.refund_application_id])
+    elif row.payment_id and user.has_perm("payments.view_payment"):
         url = reverse("admin:payments_payment_change", args=[row.payment_id])
     elif row.bill_id and user.has_perm("billing.view_bill"):
         url = reverse("admin:billing_bill_change", args=[row.bill_id])

@@ -161,6 +161,11 @@ class PrepaidMovement(models.Model):
         on_delete=models.PROTECT, related_name="+",
     )
     note = models.CharField(_("note"), max_length=200, blank=True)
+    # The ledger entry that posted this movement, where the payment alone does not say
+    # which it was: a refund's set-aside (``refund_reserve:app<id>``) or a refund back to
+    # the balance (``refund:<out_refund_no>``). The unit statement places such a movement
+    # on its refund's row, at its own time.
+    business_key = models.CharField(_("ledger entry"), max_length=120, blank=True)
 
     class Meta:
         verbose_name = _("prepaid movement")

@@ -196,7 +196,8 @@ def payment_lines(payment: Payment, allocations: list[Allocation], excess_fen: i
     return lines
 
 
-def _wallet_move(unit: Unit, delta_fen: int, kind: str, payment: Payment | None, acting_user):
+def _wallet_move(unit: Unit, delta_fen: int, kind: str, payment: Payment | None, acting_user,
+                 *, business_key: str = ""):
     wallet, _created = PrepaidWallet.objects.get_or_create(
         unit=unit, defaults={"community_id": unit.community_id}
     )
@@ -207,6 +208,7 @@ def _wallet_move(unit: Unit, delta_fen: int, kind: str, payment: Payment | None,
     PrepaidMovement.objects.create(
         wallet=wallet, kind=kind, amount_fen=delta_fen,
         balance_after_fen=wallet.balance_fen + delta_fen, payment=payment, by=_user(acting_user),
+        business_key=business_key,
     )
 
 

@@ -55,7 +55,7 @@ def prepaid_reserve(payout: RefundPayout) -> None:
         return
     unit = application.unit
     _wallet_move(unit, -application.amount_fen, PrepaidMovement.Kind.REFUND,
-                 application.payment, None)
+                 application.payment, None, business_key=reserve_key(application.pk))
     post_entry(
         community_id=application.community_id, business_key=reserve_key(application.pk),
         kind="refund_reserve",
@@ -90,7 +90,7 @@ def book_success(payout: RefundPayout, *, acting_user=None) -> None:
     credit_account = CHANNEL_ACCOUNT[payout.channel]
     if payout.channel == Channel.PREPAID:
         _wallet_move(application.unit, payout.amount_fen, PrepaidMovement.Kind.REFUND,
-                     application.payment, acting_user)
+                     application.payment, acting_user, business_key=refund_entry_key(payout))
     post_entry(
         community_id=payout.community_id, business_key=refund_entry_key(payout), kind="refund",
         lines=[*_debit_lines(application, lines),

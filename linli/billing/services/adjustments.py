@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,10 +22,15 @@ Kind = BillAdjustment.Kind
 APPROVE_PERMISSION = "billing.approve_billadjustment"
 
 
-def _needs_approval(bill: Bill, amount_fen: int, acting_user) -> bool:
+def _needs_approval(bill: Bill, acting_user) -> bool:
+    """Whether what this bill's adjustments come to, the new one included, is above the
+    community's threshold — counted per bill, so that a large waiver cannot be asked for
+    in pieces each under it. Someone who may approve applies their own at once."""
     settings = BillingSettings.objects.filter(community_id=bill.community_id).first()
     threshold = settings.approval_threshold_fen if settings else 10000
-    if amount_fen <= threshold:
+    asked_fen = BillAdjustment.objects.filter(bill_id=bill.pk).exclude(
+        status=BillAdjustment.Status.REJECTED).aggregate(total=Sum("amount_fen"))["total"]
+    if asked_fen <= threshold:
         return False
     return not (acting_user and acting_user.has_perm(APPROVE_PERMISSION))
 
@@ -34,8 +40,9 @@ def bill_adjustment_request(
     *, acting_user, bill: Bill, kind: str, reason: str, amount_fen: int | None = None,
     today=None,
 ) -> BillAdjustment:
-    """Ask for an adjustment. Within the community's threshold (or asked by someone who
-    may approve) it applies at once; above it waits for approval."""
+    """Ask for an adjustment. While the bill's adjustments stay within the community's
+    threshold (or when asked by someone who may approve) it applies at once; above it
+    waits for approval."""
     if not reason or not reason.strip():
         raise ValidationError(_("Give a reason for the adjustment."))
     lock_bills([bill.pk])
@@ -47,7 +54,7 @@ def bill_adjustment_request(
     )
     audit_record(actor=acting_user, action=AuditEvent.Action.CREATE, obj=adjustment,
                  community_id=bill.community_id, summary=f"{kind} {amount_fen} fen: {reason}"[:255])
-    if not _needs_approval(bill, amount_fen, acting_user):
+    if not _needs_approval(bill, acting_user):
         _apply(adjustment, bill, acting_user)
     return adjustment
 

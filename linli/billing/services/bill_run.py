@@ -424,7 +424,7 @@ def bill_run_reverse(*, acting_user, run: BillRun, reason: str) -> BillRun:
         )
     for entry in JournalEntry.objects.filter(business_key__startswith=f"billrun:{run.pk}:issue:"):
         ledger.reverse_entry(entry=entry, memo=reason, posted_by=acting_user)
-    bills.update(status=Bill.Status.CANCELLED)
+    bills.update(status=Bill.Status.CANCELLED, run_reversed=True)  # the period may be billed again
     run.status, run.reversed_at, run.reversed_by = (
         BillRun.Status.REVERSED, timezone.now(), _user(acting_user)
     )

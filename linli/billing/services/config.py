@@ -228,6 +228,14 @@ def _check_against_stored(standard: ChargeStandard, errors: dict) -> None:
     stored = ChargeStandard.objects.get(pk=standard.pk)
     if stored.fee_item_id != standard.fee_item_id:
         errors["fee_item"] = _("A standard stays with its fee item; create a new standard instead.")
+    if stored.cycle != standard.cycle and _bills_of_standard(stored).exists():
+        # Bills already cover their periods in the old cycle; a new cycle would cut the
+        # year differently from them (bill runs never bill a day twice, so the days
+        # between would go unbilled).
+        errors["cycle"] = _(
+            "Bills have been issued under this standard, so its cycle can no longer change. "
+            "Create a new standard instead, bound from the start of its first period."
+        )
     if stored.method == standard.method:
         return
     if _bills_of_standard(stored).exists():

@@ -44,6 +44,7 @@ from linli.billing.calculators.charges import ChargeError, ChargeInput, ChargeLi
 from linli.billing.calculators.due import due_date
 from linli.billing.calculators.periods import (
     Period,
+    add_months,
     covered_days,
     is_period_start,
     parse_month,
@@ -123,6 +124,9 @@ WARNINGS = {
     "no_area": gettext_lazy("Units with no area"),
     "past_due": gettext_lazy("Standards whose bills are past due when issued (check the due "
                              "rule)"),
+    "price_mid_period": gettext_lazy("Standards with a new price from a day inside the period "
+                                     "(a period is billed at the price of its first day; the "
+                                     "new price applies from the next period)"),
 }
 
 
@@ -242,11 +246,17 @@ def _shared_fee_items(standards) -> dict[int, set]:
 
 
 def _rate_for(standard: ChargeStandard, period: Period, warnings: PlanWarnings):
-    rate = (
-        StandardRate.objects.filter(standard=standard, effective_from__lte=period.start)
-        .order_by("-effective_from")
-        .first()
-    )
+    """The price in force on the period's first day: a period has one price. A price that
+    starts inside the period is pointed out, so that staff are not surprised."""
+    rates = StandardRate.objects.filter(standard=standard, effective_from__lte=period.end)
+    rate, later = None, None
+    for candidate in rates.order_by("-effective_from"):
+        if candidate.effective_from <= period.start:
+            rate = candidate
+            break
+        later = candidate
+    if later is not None:
+        warnings.add("price_mid_period", f"{standard} → {later.effective_from.isoformat()}")
     if rate is None:
         warnings.add("no_price", str(standard))
     return rate
@@ -265,7 +275,7 @@ def _plan_standard(
     readings = _readings(standard, period, community_id) if standard.method == Method.METERED else {}
     planner = _StandardPlanner(standard, rate, period, readings, warnings, occupancy or {})
     issued = False
-    for target in _targets(standard, bindings, community_id, period.key):
+    for target in _targets(standard, bindings, community_id, period):
         if target.billed:
             warnings.already_billed += 1
             continue
@@ -301,13 +311,21 @@ def _stream(rows) -> Iterator[tuple]:
     return rows.order_by("id").iterator(chunk_size=UNIT_CHUNK)
 
 
-def _billed_ids(fee_item_id: int, period_key: str, *, spaces: bool) -> Iterator[int]:
-    """Ids of the units (or spaces) whose bill for the fee item and period exists, in
-    order — keyed like the bill unique constraints: the space if any, else the unit."""
+def _billed_ids(fee_item_id: int, period: Period, *, spaces: bool) -> Iterator[int]:
+    """Ids of the units (or spaces) already billed for the fee item on any day of the
+    period, in order — keyed like the bill unique constraints: the space if any, else
+    the unit. Any day, not only the same period: a standard moved from quarterly to
+    monthly (or a billing year that now starts in another month) must not bill November
+    again under a bill for October–December. A bill starts at most a year (the longest
+    cycle) before the period, which bounds the period keys read; one-off charges
+    (``O-…`` keys) fall outside the range."""
     column = "parking_space_id" if spaces else "unit_id"
     return (
-        Bill.objects.filter(fee_item_id=fee_item_id, period_key=period_key,
-                            parking_space__isnull=not spaces)
+        Bill.objects.filter(fee_item_id=fee_item_id, parking_space__isnull=not spaces,
+                            period_key__gte=f"{add_months(period.start, -11):%Y-%m}",
+                            period_key__lte=f"{period.end:%Y-%m}",
+                            period_start__lte=period.end, period_end__gte=period.start,
+                            run_reversed=False)
         .order_by(column).values_list(column, flat=True).iterator(chunk_size=UNIT_CHUNK)
     )
 
@@ -328,10 +346,10 @@ def _with_billed(rows: Iterator[tuple], billed_ids: Iterator[int]) -> Iterator[t
         yield (*row, billed == row[0])
 
 
-def _targets(standard, bindings, community_id, period_key) -> Iterator[_Target]:
+def _targets(standard, bindings, community_id, period: Period) -> Iterator[_Target]:
     """Every unit or space the bindings cover, once, streamed in id order."""
     if standard.method in SPACE_METHODS:
-        billed = _billed_ids(standard.fee_item_id, period_key, spaces=True)
+        billed = _billed_ids(standard.fee_item_id, period, spaces=True)
         yield from _space_targets(bindings, community_id, billed)
         return
     area_field = "usable_area" if standard.method == Method.USABLE_AREA else "building_area"
@@ -341,7 +359,7 @@ def _targets(standard, bindings, community_id, period_key) -> Iterator[_Target]:
     units = Unit.objects.filter(cond, community_id=community_id).values_list(
         "id", area_field, "status", "delivered_on", "building_id", "kind",
     )
-    billed = _billed_ids(standard.fee_item_id, period_key, spaces=False)
+    billed = _billed_ids(standard.fee_item_id, period, spaces=False)
     vacant = str(Unit.Status.VACANT)
     span_of = _BindingSpans(bindings)
     for uid, area, status, delivered, building_id, kind, done in (
@@ -473,6 +491,10 @@ class _StandardPlanner:
             return None
         reading = None
         if self.metered:
+            # Usage read off the meter is what the days used: a unit delivered or a
+            # binding started mid-month pays for its reading whole, and a vacant unit's
+            # water is not discounted — the meter already says how little it used.
+            days = self.full
             reading = self.readings.get(target.unit_id)
             if reading is None:
                 warnings.add("missing_reading", target)

@@ -184,6 +184,8 @@ def test_console_creates_a_standard_with_its_price_and_binding(client, estate):
     assert std.late_fee_cap_fen == 5000
     assert StandardRate.objects.get().unit_price == Decimal("2.35")
     assert Binding.objects.get().building == estate["a1_building"]
+    listing = client.get(f"{URL}/chargestandard/").content.decode()
+    assert ">2.35<" in listing and "2.3500" not in listing  # the price in force, as typed
     # One audit row each, written by the services with who did it.
     for model, obj in (("feeitem", item), ("chargestandard", std),
                        ("standardrate", StandardRate.objects.get()),
@@ -222,6 +224,9 @@ def test_staff_type_tiered_prices_one_tier_per_line(client, estate):
     assert "[{" not in page
     listing = client.get(f"{URL}/standardrate/").content.decode()
     assert "0–10: ¥3.50；10–20: ¥4.80；20 以上: ¥6.00" in listing
+    # The standards' list shows the price in force as its tiers, not the first tier's price.
+    standards = client.get(f"{URL}/chargestandard/").content.decode()
+    assert "0–10: ¥3.50；10–20: ¥4.80；20 以上: ¥6.00" in standards
 
 
 def test_a_standard_with_used_tiered_prices_saves_again(client, estate):
@@ -409,6 +414,9 @@ def test_bill_page_shows_its_whole_history(client, estate, bills):
     assert "RCPT-77" in text  # the payment
     assert f'href="/console/billing/units/{bill.unit_id}/statement/"' in text  # its unit's 户账
     assert "88.50" in text and "2.5" in text  # area × unit price
+    # Prices and rates as people write them: ¥2.50 a m², 0.1% a day — not 2.5000, 0.001000.
+    assert ">2.50<" in text and "2.5000" not in text
+    assert "每天 0.1%" in text and "0.001000" not in text
     for entry in JournalEntry.objects.filter(business_key__in=[
         f"payment:{payment.pk}", f"adjustment:{BillAdjustment.objects.get().pk}",
     ]):
@@ -485,6 +493,18 @@ def test_above_the_threshold_someone_else_must_approve(client, estate, bills):
     adjustment.refresh_from_db()
     assert (adjustment.status, adjustment.approved_by) == ("approved", finance)
     assert bill_with_balance(bill.pk).owed_fen == bill.amount_fen - 15000
+
+
+def test_a_large_waiver_asked_in_pieces_still_needs_approval(client, estate, bills):
+    BillingSettings.objects.filter(community=estate["a1"]).update(approval_threshold_fen=10000)
+    bill = Bill.objects.get(unit=estate["a1_unit"], period_key=f"{bills['coming']:%Y-%m}")
+    client.force_login(billing_manager(estate))
+    for _piece in range(3):
+        assert waive(client, bill, "60.00").status_code == 302
+    # ¥60 applies; ¥120 and ¥180 on the same bill are above ¥100 and wait for approval.
+    assert list(BillAdjustment.objects.order_by("pk").values_list("status", flat=True)) == [
+        "approved", "pending", "pending"]
+    assert bill_with_balance(bill.pk).owed_fen == bill.amount_fen - 6000
 
 
 def test_cancel_and_late_fee_waiver_from_the_bill_page(client, estate, bills):

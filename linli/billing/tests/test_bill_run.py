@@ -21,6 +21,7 @@ from linli import testing as t
 from linli.billing import tasks
 from linli.billing.models import (
     Bill,
+    BillAdjustment,
     BillingSettings,
     BillRun,
     Binding,
@@ -29,6 +30,7 @@ from linli.billing.models import (
     StandardRate,
 )
 from linli.billing.services import bill_run as bill_run_module
+from linli.billing.services.adjustments import bill_adjustment_request
 from linli.billing.services.bill_run import (
     BillRunChanged,
     BillRunConflict,
@@ -328,6 +330,43 @@ def test_reversal_cancels_bills_and_posts_the_mirror(priced):
     check_ok()
 
 
+@pytest.mark.django_db
+def test_a_reversed_period_is_billed_again_at_the_mended_price(priced):
+    """The reason to reverse a run: the price was wrong. Mended, the month bills again —
+    new bills beside the cancelled ones, which stay as they were."""
+    community, items = priced["a1"], priced["items"]
+    run, _ = bill_run_commit(acting_user=None, community_id=community.pk, period_key=PERIOD,
+                             today=TODAY)
+    bill_run_reverse(acting_user=None, run=run, reason="价格录错")
+    StandardRate.objects.filter(standard__fee_item=items["rubbish"]).update(unit_price=D("12"))
+    preview = bill_run_preview(community_id=community.pk, period_key=PERIOD, today=TODAY)
+    assert (preview.bill_count, preview.already_billed) == (run.bill_count, 0)
+    again, _ = bill_run_commit(acting_user=None, community_id=community.pk, period_key=PERIOD,
+                               today=TODAY)
+    assert again.bill_count == run.bill_count
+    rubbish = Bill.objects.filter(fee_item=items["rubbish"], unit=priced["a1_unit"])
+    assert sorted(rubbish.values_list("status", "amount_fen")) == [
+        (Bill.Status.CANCELLED, 1500), (Bill.Status.UNPAID, 1200)]
+    # Billed again is billed once: a third run finds everything there.
+    third, _ = bill_run_commit(acting_user=None, community_id=community.pk, period_key=PERIOD,
+                               today=TODAY)
+    assert third.bill_count == 0
+    check_ok()
+
+
+@pytest.mark.django_db
+def test_a_bill_cancelled_on_its_own_is_not_billed_again(priced):
+    community = priced["a1"]
+    bill_run_commit(acting_user=None, community_id=community.pk, period_key=PERIOD, today=TODAY)
+    bill = Bill.objects.get(unit=priced["a1_unit"], fee_item=priced["items"]["rubbish"])
+    bill_adjustment_request(acting_user=None, bill=bill, kind=BillAdjustment.Kind.CANCELLATION,
+                            reason="重复收费")
+    assert Bill.objects.get(pk=bill.pk).status == Bill.Status.CANCELLED
+    preview = bill_run_preview(community_id=community.pk, period_key=PERIOD, today=TODAY)
+    assert preview.bill_count == 0
+    check_ok()
+
+
 # --- two runs at once (PostgreSQL: SQLite serialises writers at BEGIN) ----------------
 
 
@@ -336,9 +375,12 @@ def _race(community_id, *, barrier_at, monkeypatch):
     barrier = threading.Barrier(2, timeout=30)
     original = getattr(bill_run_module, barrier_at)
 
+    met = []
+
     def meet_then(*args, **kwargs):
         if not getattr(passed, "done", False):
             passed.done = True
+            met.append(threading.get_ident())
             barrier.wait()
         return original(*args, **kwargs)
 
@@ -361,6 +403,7 @@ def _race(community_id, *, barrier_at, monkeypatch):
         thread.start()
     for thread in threads:
         thread.join(timeout=90)
+    assert len(met) == 2, f"the race never met at {barrier_at}"
     return runs, errors
 
 
@@ -393,8 +436,8 @@ def test_without_the_lock_the_unique_constraint_still_refuses_duplicates(priced,
     BillingSettings.objects.get_or_create(community=community)
     monkeypatch.setattr(bill_run_module, "lock_runs",
                         lambda community_id: BillingSettings.objects.get(community_id=community_id))
-    # Both plan the same bills, then both write them.
-    runs, errors = _race(community.pk, barrier_at="insert_rows", monkeypatch=monkeypatch)
+    # Both plan the same bills, then both write them (by COPY: PostgreSQL's write path).
+    runs, errors = _race(community.pk, barrier_at="insert_raw", monkeypatch=monkeypatch)
     assert len(runs) == 1 and runs[0].bill_count == 8
     assert len(errors) == 1 and isinstance(errors[0], BillRunConflict)
     assert BillRun.objects.count() == 1  # the loser wrote nothing, not even its run

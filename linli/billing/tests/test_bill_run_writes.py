@@ -125,6 +125,19 @@ def test_a_reading_of_another_units_meter_is_reported(issued):
     assert bill_references()[1] == []
 
 
+def test_a_bill_marked_reversed_must_be_a_cancelled_bill_of_a_reversed_run(issued):
+    bill, other = issued["bills"]
+    set_column(bill, "run_reversed", True)  # its run stands: the period looks free
+    assert bill_references()[1] == [
+        f"bill #{bill.pk}: it is marked as of a reversed run, but is not a cancelled bill "
+        f"of one (#{bill.bill_run_id})"]
+    set_column(bill, "run_reversed", False)
+    BillRun.objects.filter(pk=bill.bill_run_id).update(status=BillRun.Status.REVERSED)
+    assert sorted(bill_references()[1]) == sorted(
+        f"bill #{b.pk}: its run was reversed, but it is not marked so (#{b.bill_run_id})"
+        for b in (bill, other))
+
+
 @pytest.mark.parametrize("column", ["unit_id", "parking_space_id"])
 def test_what_a_bill_is_charged_on_stays_enforced_by_the_database(issued, column):
     with pytest.raises(IntegrityError), transaction.atomic():

@@ -21,7 +21,7 @@ from linli.billing.models import (
     StandardRate,
 )
 from linli.billing.services import config
-from linli.billing.services.bill_run import bill_run_commit
+from linli.billing.services.bill_run import bill_run_commit, bill_run_preview
 from linli.core.models import AuditEvent
 from linli.ledger import chart
 from linli.ledger.models import JournalEntry
@@ -166,6 +166,29 @@ def test_category_and_method_are_fixed_once_bills_are_issued(estate):
     assert bill.due_date == dt.date(2026, 12, 1) and bill.late_fee_daily_rate is None
 
 
+def test_no_day_is_billed_twice_when_the_billing_year_is_cut_differently(estate):
+    """A quarterly fee billed for October–December: its cycle is fixed from then on, and
+    a billing year moved to start in November bills nobody for a quarter that overlaps
+    the one already billed."""
+    community = estate["a1"]
+    _item, std = property_fee(community)
+    config.standard_update(acting_user=None, standard=std, cycle=ChargeStandard.Cycle.QUARTERLY)
+    run, _ = bill_run_commit(acting_user=None, community_id=community.pk,
+                             period_key="2026-10", today=TODAY)
+    quarter = Bill.objects.get()
+    assert (quarter.period_start, quarter.period_end) == (dt.date(2026, 10, 1),
+                                                          dt.date(2026, 12, 31))
+    refused(lambda: config.standard_update(acting_user=None, standard=std,
+                                           cycle=ChargeStandard.Cycle.MONTHLY),
+            "cycle can no longer change")
+    BillingSettings.objects.update_or_create(community=community,
+                                             defaults={"quarter_anchor_month": 11})
+    again, preview = bill_run_commit(acting_user=None, community_id=community.pk,
+                                     period_key="2026-11", today=TODAY)
+    assert (again.bill_count, preview.already_billed) == (0, 1)
+    assert Bill.objects.count() == 1
+
+
 # --- prices ---------------------------------------------------------------------------------
 
 
@@ -187,6 +210,19 @@ def test_price_rules(estate):
     rate = add(acting_user=None, standard=std, effective_from=dt.date(2026, 1, 1),
                unit_price="2.6000")
     assert rate.unit_price == Decimal("2.6")
+
+
+def test_a_price_from_inside_a_period_is_pointed_out_and_applies_next_period(estate):
+    community = estate["a1"]
+    _item, std = property_fee(community)
+    config.standard_rate_add(acting_user=None, standard=std, effective_from=dt.date(2026, 12, 15),
+                             unit_price=Decimal("3.00"))
+    december = bill_run_preview(community_id=community.pk, period_key="2026-12", today=TODAY)
+    assert december.total_fen == 22125  # 88.50 m² × ¥2.50, the price of 1 December
+    assert [(w["code"], w["examples"]) for w in december.warnings] == [
+        ("price_mid_period", [f"{std} → 2026-12-15"])]
+    january = bill_run_preview(community_id=community.pk, period_key="2027-01", today=TODAY)
+    assert (january.total_fen, january.warnings) == (26550, [])
 
 
 def test_a_new_price_changes_new_bills_only(estate):

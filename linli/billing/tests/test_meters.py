@@ -35,6 +35,7 @@ from linli.billing.services.meters_import import (
 from linli.core import xlsx
 from linli.core.models import AuditEvent
 from linli.core.xlsx import ImportRefused
+from linli.estate.models import Unit
 from linli.staff.models import Role
 
 TODAY = dt.date(2026, 11, 20)
@@ -519,3 +520,59 @@ def test_console_change_form_corrects_an_unbilled_reading(client, manager, water
     )
     change = AuditEvent.objects.get(action=AuditEvent.Action.CHANGE, object_id=str(jump.pk))
     assert change.actor == manager and change.changes["value"] == ["300.0000", "146.0000"]
+
+
+@pytest.mark.django_db
+def test_water_read_off_the_meter_is_billed_whole_even_for_a_part_month(estate, manager, water):
+    """A unit delivered on 16 October, vacant, whose binding also starts mid-month, used
+    11 t: it pays for 11 t — the reading already covers only its days."""
+    community = estate["a1"]
+    item = setup_water_fee(community)
+    Binding.objects.filter(standard__fee_item=item).update(start_date=dt.date(2026, 10, 10))
+    ChargeStandard.objects.filter(fee_item=item).update(vacancy_percent=D(50))
+    Unit.objects.filter(pk=estate["a1_unit"].pk).update(
+        delivered_on=dt.date(2026, 10, 16), status=Unit.Status.VACANT)
+    record(manager, water, "2026-09", "100")
+    record(manager, water, "2026-10", "111")
+    preview = bill_run_preview(community_id=community.pk, period_key="2026-10", today=TODAY)
+    assert (preview.bill_count, preview.total_fen) == (1, 11 * 350)
+    bill_run_commit(acting_user=manager, community_id=community.pk, period_key="2026-10",
+                    today=TODAY)
+    bill = Bill.objects.get()
+    assert (bill.amount_fen, bill.quantity) == (3850, D("11"))
+    assert "proration" not in bill.detail and "vacancy_percent" not in bill.detail
+
+
+@pytest.mark.django_db
+def test_the_scheduled_run_bills_water_for_the_month_read(estate, manager, water):
+    """On its day the scheduled run bills the property fee for this month and water, billed
+    in arrears, for last month — whose reading is in."""
+    from huey.contrib.djhuey import HUEY
+
+    from linli.billing import tasks
+    from linli.billing.models import BillingSettings, BillRun
+
+    community = estate["a1"]
+    water_item = setup_water_fee(community)
+    rubbish = FeeItem.objects.create(community=community, name="垃圾费", category="other")
+    standard = ChargeStandard.objects.create(fee_item=rubbish, name="每户",
+                                             method=ChargeStandard.Method.FIXED_UNIT)
+    StandardRate.objects.create(standard=standard, effective_from=dt.date(2024, 1, 1),
+                                unit_price=D("15"))
+    Binding.objects.create(standard=standard, scope=Binding.Scope.COMMUNITY,
+                           start_date=dt.date(2024, 1, 1))
+    BillingSettings.objects.create(community=community, scheduled_runs=True, bill_run_day=5)
+    record(manager, water, "2026-09", "100")
+    record(manager, water, "2026-10", "111")
+    HUEY.immediate = True
+    try:
+        assert tasks.queue_due_bill_runs(dt.date(2026, 11, 5)) == [community.pk]
+    finally:
+        HUEY.immediate = False
+    runs = {run.period_key: run for run in BillRun.objects.all()}
+    assert set(runs) == {"2026-10", "2026-11"}
+    assert runs["2026-10"].warnings == []  # no "missing reading" for a month not yet read
+    water_bill = Bill.objects.get(fee_item=water_item)
+    assert (water_bill.period_key, water_bill.amount_fen) == ("2026-10", 11 * 350)
+    assert set(Bill.objects.filter(fee_item=rubbish).values_list("period_key", flat=True)) == {
+        "2026-11"}

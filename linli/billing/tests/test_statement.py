@@ -10,7 +10,7 @@ from unittest import mock
 
 import openpyxl
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -23,8 +23,16 @@ from linli.billing.services.adjustments import bill_adjustment_request
 from linli.billing.services.bill_run import bill_run_commit, bill_run_reverse
 from linli.billing.statement import Kind, unit_statement, unit_statement_totals
 from linli.estate.models import Occupancy
+from linli.ledger.models import JournalEntry
+from linli.payments.gateways import gateway_for
 from linli.payments.models import Channel, PrepaidWallet
+from linli.payments.orders import order_create, trade_apply
 from linli.payments.services import payment_record, prepaid_deposit, prepaid_pay_bills
+from linli.payments.tests.helpers import sandbox_account
+from linli.refunds.models import RefundApplication, RefundPayout
+from linli.refunds.payouts import payout_send, refund_execute, refund_record_counter
+from linli.refunds.services import refund_apply, refund_approve, refund_reject
+from linli.refunds.tests.helpers import check_ok
 from linli.staff.models import Role
 
 START = dt.date(2024, 1, 1)
@@ -150,6 +158,191 @@ def test_statement_ends_where_the_bills_and_the_wallet_are(story):
     call_command("linli_check", stdout=io.StringIO())
 
 
+# --- refunds ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def refunding(story, estate):
+    """The story's cashier may apply for refunds and pay them out; a manager approves."""
+    grant(story["cashier"], "refunds.add_refundapplication", "refunds.change_refundapplication")
+    manager = t.make_staff(estate["company_a"], Role.MANAGER, [story["community"]])
+    return {**story, "manager": manager}
+
+
+def december(story, clock, day: int = 10) -> Bill:
+    """December's bill, issued on 11-``day``: a period not yet started, refundable whole."""
+    clock.set(at(11, day))
+    item = story["october"].fee_item
+    run(story["community"], "2026-12", item, clock)
+    return Bill.objects.get(unit=story["unit"], period_key="2026-12", fee_item=item)
+
+
+def approved(refunding, payment, **what) -> RefundApplication:
+    application = refund_apply(acting_user=refunding["cashier"], payment=payment,
+                               reason="提前搬离", **what)
+    return refund_approve(acting_user=refunding["manager"], application=application)
+
+
+def tail(rows, n: int) -> list[tuple]:
+    return [(r.at, r.kind, r.charge_fen, r.credit_fen, r.prepaid_change_fen, r.owed_after_fen,
+             r.prepaid_after_fen) for r in rows[-n:]]
+
+
+def assert_ends_at_the_bills_and_the_wallet(unit) -> None:
+    rows = unit_statement(unit.pk)
+    totals = unit_statement_totals(unit.pk)
+    assert (rows[-1].owed_after_fen, rows[-1].prepaid_after_fen) == (
+        totals.owed_fen, totals.prepaid_fen)
+    assert totals.prepaid_fen == PrepaidWallet.objects.get(unit=unit).balance_fen
+    assert [r.at for r in rows] == sorted(r.at for r in rows)
+    check_ok()  # `linli check`: ledger, receivables, wallets, refunds
+
+
+@pytest.fixture
+def cash_refund(refunding, clock):
+    """December paid in cash on 11-12, ¥100 of it paid back in cash on 11-15."""
+    bill = december(refunding, clock)
+    clock.set(at(11, 12))
+    payment = payment_record(acting_user=refunding["cashier"], unit=refunding["unit"],
+                             channel=Channel.CASH, amount_fen=17700, bill_ids=[bill.pk],
+                             idempotency_key="december-cash")
+    clock.set(at(11, 15))
+    application = approved(refunding, payment, lines={bill.pk: 10000})
+    assert refund_execute(application.pk) is None  # a counter payment: the cashier pays out
+    payout = refund_record_counter(acting_user=refunding["cashier"], application=application,
+                                   channel=Channel.CASH, reference="现金付讫")
+    return {**refunding, "december": bill, "payment": payment, "application": application,
+            "payout": payout}
+
+
+def test_a_partial_refund_is_its_own_row_and_owes_nothing_again(cash_refund, clock):
+    unit, bill, payout = cash_refund["unit"], cash_refund["december"], cash_refund["payout"]
+    rows = unit_statement(unit.pk)
+    assert tail(rows, 3) == [
+        (at(11, 10), Kind.BILL, 17700, 0, 0, 24900, 0),
+        (at(11, 12), Kind.PAYMENT, 0, 17700, 0, 7200, 0),
+        # ¥100 back: the money and the charge reversed together, so nothing is owed again.
+        (at(11, 15), Kind.REFUND, 10000, 10000, 0, 7200, 0),
+    ]
+    refund = rows[-1]
+    assert "物业服务费 2026-12" in refund.description
+    assert payout.out_refund_no in refund.description
+    assert payout.voucher.number in refund.description and "现金付讫" in refund.description
+    assert (refund.bill_id, refund.payment_id, refund.refund_application_id) == (
+        bill.pk, cash_refund["payment"].pk, cash_refund["application"].pk)
+    assert JournalEntry.objects.filter(business_key=refund.ref, kind="refund").exists()
+    assert Bill.objects.get(pk=bill.pk).status == Bill.Status.PARTIALLY_REFUNDED
+    assert_ends_at_the_bills_and_the_wallet(unit)
+
+    # Applications that moved no money are not on the statement: one awaiting review,
+    # one rejected, one approved but not yet paid out.
+    clock.set(at(11, 16))
+    refund_apply(acting_user=cash_refund["cashier"], payment=cash_refund["payment"],
+                 reason="再退一点", lines={bill.pk: 1000})
+    rejected = refund_apply(acting_user=cash_refund["cashier"], payment=cash_refund["payment"],
+                            reason="再退一点", lines={bill.pk: 2000})
+    refund_reject(acting_user=cash_refund["manager"], application=rejected, note="不符合政策")
+    approved(cash_refund, cash_refund["payment"], lines={bill.pk: 3000})
+    assert tail(unit_statement(unit.pk), 3) == tail(rows, 3)
+    assert_ends_at_the_bills_and_the_wallet(unit)
+
+
+def test_a_prepaid_refund_shows_at_its_own_date_not_on_the_deposit(refunding, clock):
+    unit = refunding["unit"]
+    clock.set(at(11, 5))
+    deposit = prepaid_deposit(acting_user=refunding["cashier"], unit=unit, amount_fen=30000,
+                              channel=Channel.CASH, idempotency_key="deposit-300")
+    december(refunding, clock)
+    clock.set(at(11, 20))
+    application = approved(refunding, deposit, prepaid_fen=20000)
+    refund_record_counter(acting_user=refunding["cashier"], application=application,
+                          channel=Channel.TRANSFER, reference="T-778")
+    rows = unit_statement(unit.pk)
+    assert tail(rows, 3) == [
+        (at(11, 5), Kind.PAYMENT, 0, 0, 30000, 7200, 30000),  # the whole deposit, as it came
+        (at(11, 10), Kind.BILL, 17700, 0, 0, 24900, 30000),  # the balance still all there
+        (at(11, 20), Kind.REFUND, 0, 0, -20000, 24900, 10000),  # and out when refunded
+    ]
+    assert "T-778" in rows[-1].description and "¥200.00" in rows[-1].description
+    assert rows[-1].payment_id == deposit.pk and rows[-1].bill_id is None
+    assert_ends_at_the_bills_and_the_wallet(unit)
+
+
+def test_bills_paid_from_the_balance_and_refunded_go_back_to_it_on_the_refunds_row(
+        refunding, clock):
+    unit = refunding["unit"]
+    clock.set(at(11, 5))
+    prepaid_deposit(acting_user=refunding["cashier"], unit=unit, amount_fen=30000,
+                    channel=Channel.CASH, idempotency_key="deposit-300")
+    bill = december(refunding, clock)
+    clock.set(at(11, 12))
+    payment = prepaid_pay_bills(acting_user=refunding["cashier"], unit=unit,
+                                bill_ids=[bill.pk], idempotency_key="december-prepaid")
+    clock.set(at(11, 20))
+    payout = refund_execute(approved(refunding, payment, lines={bill.pk: 17700}).pk)
+    assert payout.status == RefundPayout.Status.SUCCESS and payout.channel == Channel.PREPAID
+    assert tail(unit_statement(unit.pk), 2) == [
+        (at(11, 12), Kind.PAYMENT, 0, 17700, -17700, 7200, 12300),
+        (at(11, 20), Kind.REFUND, 17700, 17700, 17700, 7200, 30000),
+    ]
+    assert_ends_at_the_bills_and_the_wallet(unit)
+
+
+def test_an_online_prepaid_refund_leaves_the_balance_when_sent_and_is_listed_when_done(
+        refunding, clock):
+    """The balance is set aside when the payout starts; the refund row comes when the
+    gateway confirms. Meanwhile the statement still ends at the wallet."""
+    unit = refunding["unit"]
+    account = sandbox_account(refunding["community"])
+    clock.set(at(11, 5))
+    payer = User.objects.create_superuser("statement-payer", "p@example.com", t.PASSWORD)
+    order = order_create(payer=payer, channel=Channel.SANDBOX, mode="sandbox",
+                         idempotency_key="topup-300", unit=unit, topup_fen=30000)
+    topup = trade_apply(account, gateway_for(account.config()).pay(order.out_trade_no),
+                        source="test").payment
+    clock.set(at(11, 20))
+    application = approved(refunding, topup, prepaid_fen=20000)
+    with mock.patch("linli.refunds.payouts.payout_send", lambda pk: RefundPayout.objects.get(
+            pk=pk)):  # the gateway is not reached yet
+        payout = refund_execute(application.pk)
+    assert payout.status == RefundPayout.Status.PENDING
+    rows = unit_statement(unit.pk)
+    assert Kind.REFUND not in {r.kind for r in rows}  # no money has gone yet
+    assert tail(rows, 2) == [
+        (at(11, 5), Kind.PAYMENT, 0, 0, 30000, 7200, 30000),
+        (at(11, 20), Kind.PREPAID, 0, 0, -20000, 7200, 10000),  # set aside, as the wallet is
+    ]
+    assert f"#{application.pk}" in rows[-1].description
+    assert rows[-1].refund_application_id == application.pk
+    assert_ends_at_the_bills_and_the_wallet(unit)
+
+    clock.set(at(11, 21))
+    assert payout_send(payout.pk).status == RefundPayout.Status.SUCCESS
+    rows = unit_statement(unit.pk)
+    assert tail(rows, 3) == [
+        (at(11, 5), Kind.PAYMENT, 0, 0, 30000, 7200, 30000),
+        (at(11, 20), Kind.PREPAID, 0, 0, -20000, 7200, 10000),
+        (at(11, 21), Kind.REFUND, 0, 0, 0, 7200, 10000),  # the money gone: counted once
+    ]
+    assert payout.out_refund_no in rows[-1].description and "¥200.00" in rows[-1].description
+    assert_ends_at_the_bills_and_the_wallet(unit)
+
+
+def test_statement_queries_do_not_grow_with_its_refunds(cash_refund, clock):
+    unit, bill = cash_refund["unit"], cash_refund["december"]
+    with CaptureQueriesContext(connection) as before:
+        unit_statement(unit.pk)
+    for day, fen in ((16, 1000), (17, 2000)):
+        clock.set(at(11, day))
+        application = approved(cash_refund, cash_refund["payment"], lines={bill.pk: fen})
+        refund_record_counter(acting_user=cash_refund["cashier"], application=application,
+                              channel=Channel.CASH)
+    with CaptureQueriesContext(connection) as after:
+        rows = unit_statement(unit.pk)
+    assert [r.kind for r in rows].count(Kind.REFUND) == 3
+    assert len(after) == len(before)
+
+
 # --- the console ------------------------------------------------------------------------------
 
 
@@ -238,3 +431,22 @@ def test_excel_amounts_are_written_as_exact_decimals(story, viewer, client):
     xml = zipfile.ZipFile(io.BytesIO(response.content)).read("xl/worksheets/sheet1.xml").decode()
     assert "<v>157.31</v>" in xml and "<v>0.31</v>" in xml
     assert "157.3100000" not in xml and "0.310000" not in xml
+
+
+def test_refunds_are_on_the_page_and_in_the_excel_export(cash_refund, viewer, client):
+    payout = cash_refund["payout"]
+    grant(viewer, "refunds.view_refundapplication")
+    response = client.get(statement_url(cash_refund["unit"]))
+    table = response.context["statement_table"]["rows"]
+    assert len(table) == 11 and payout.out_refund_no in table[-1][1]
+    assert table[-1][2:] == ["¥100.00", "¥100.00", "¥72.00", "", "¥0.00"]
+    application = cash_refund["application"]
+    assert f"/console/refunds/refundapplication/{application.pk}/" in table[-1][1]
+
+    response = client.get(statement_url(cash_refund["unit"], "statement.xlsx"))
+    values = list(openpyxl.load_workbook(io.BytesIO(response.content)).active.iter_rows(
+        values_only=True))
+    refund = values[3 + 10]
+    assert refund[0] == dt.datetime(2026, 11, 15, 10)
+    assert payout.out_refund_no in refund[1] and "物业服务费 2026-12" in refund[1]
+    assert refund[2:] == (100, 100, 72, None, 0)

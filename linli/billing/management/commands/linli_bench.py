@@ -215,11 +215,13 @@ def _baseline_model() -> type[models.Model]:
         "constraints": [
             models.UniqueConstraint(
                 fields=["unit_id", "fee_item_id", "period_key"],
-                condition=q(parking_space_id__isnull=True), name="bench_bill_once_unit",
+                condition=q(parking_space_id__isnull=True, run_reversed=False),
+                name="bench_bill_once_unit",
             ),
             models.UniqueConstraint(
                 fields=["parking_space_id", "fee_item_id", "period_key"],
-                condition=q(parking_space_id__isnull=False), name="bench_bill_once_space",
+                condition=q(parking_space_id__isnull=False, run_reversed=False),
+                name="bench_bill_once_space",
             ),
         ],
     })
