@@ -112,6 +112,26 @@ def format_fen(amount_fen: int, *, symbol: bool = True, grouping: bool = True) -
     return f"{sign}{'¥' if symbol else ''}{whole_text}.{frac:02d}"
 
 
+def plain_number(number) -> str:
+    """A decimal's text without trailing zeros: 5.0000 → 5, 12.50 → 12.5 (quantities)."""
+    number = str(number)
+    return number.rstrip("0").rstrip(".") if "." in number else number
+
+
+def format_price(price) -> str:
+    """A unit price as people write it: two decimals, more only where it has them.
+
+    2.3000 → 2.30, 300 → 300.00, 0.6250 → 0.625. Prices are stored to four places; one
+    read through a subquery may come back from SQLite with float noise
+    (2.30000000000000), so it is cut to those first.
+    """
+    if isinstance(price, float):
+        raise TypeError("money must never pass through float")
+    places = Decimal(str(price)).quantize(Decimal("0.0001"))
+    text = plain_number(places)
+    return text if len(text.partition(".")[2]) >= 2 else f"{places:.2f}"
+
+
 def fen_to_yuan_str(amount_fen: int) -> str:
     """Wire format for gateways that speak yuan (Alipay): ``"1234.50"``."""
     return format_fen(amount_fen, symbol=False, grouping=False)

@@ -62,7 +62,7 @@ from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin, ScopedTabularInlin
 from linli.estate.models import Unit
 from linli.ledger import chart
 from linli.ledger.models import JournalEntry, JournalLine
-from linli.money import MoneyError, format_fen, parse_yuan
+from linli.money import MoneyError, format_fen, format_price, parse_yuan, plain_number
 from linli.payments.models import PaymentAllocation
 
 ADJUST_PERMISSION = "billing.add_billadjustment"
@@ -153,27 +153,9 @@ def tiers_label(tiers) -> str:
     return gettext("; ").join(parts) or "—"
 
 
-def _plain(number) -> str:
-    """A decimal's text without trailing zeros: 5.0000 → 5, 12.50 → 12.5."""
-    number = str(number)
-    return number.rstrip("0").rstrip(".") if "." in number else number
-
-
-def price_text(price) -> str:
-    """A unit price as people write it: two decimals, more only where it has them.
-
-    2.3000 → 2.30, 300 → 300.00, 0.6250 → 0.625. A price read through a subquery
-    may come back from SQLite with float noise (2.30000000000000); its digits are
-    exact up to the field's four places, so it is cut to those first.
-    """
-    places = Decimal(str(price)).quantize(Decimal("0.0001"))
-    text = _plain(places)
-    return text if len(text.partition(".")[2]) >= 2 else f"{places:.2f}"
-
-
 def daily_rate_text(rate) -> str:
     """A late fee's daily rate as a percentage: 0.000500 → 0.05%."""
-    return f"{_plain(Decimal(str(rate)) * 100)}%"
+    return f"{plain_number(Decimal(str(rate)) * 100)}%"
 
 
 def _values(obj, names) -> dict:
@@ -529,6 +511,13 @@ def current_rate_subquery(field: str, output_field=None):
     )
 
 
+def _shown_when(field: str, test: str) -> str:
+    """An Alpine expression for unfold's ``conditional_fields``: ``test`` once ``field``
+    is on the form; always shown where it is not (a view-only page has no inputs, and
+    an undefined name would otherwise hide the row)."""
+    return f"typeof {field} === 'undefined' || {test}"
+
+
 @admin.register(ChargeStandard)
 class ChargeStandardAdmin(ServiceSavedAdmin):
     community_path = "fee_item__community"
@@ -548,6 +537,16 @@ class ChargeStandardAdmin(ServiceSavedAdmin):
                                     "late_fee_grace_days", "late_fee_cap"]}),
     ]
     actions_detail = ["charge_one_off"]
+    # Only the fields that apply to what is chosen above them (the values of hidden ones
+    # are kept and checked as before).
+    conditional_fields = {
+        "meter_kind": _shown_when("method", "method === 'metered'"),
+        "due_days": _shown_when("due_rule", "due_rule !== 'day_of_month'"),
+        "due_day_of_month": _shown_when("due_rule", "due_rule === 'day_of_month'"),
+        "late_fee_daily_rate": _shown_when("late_fee_enabled", "late_fee_enabled"),
+        "late_fee_grace_days": _shown_when("late_fee_enabled", "late_fee_enabled"),
+        "late_fee_cap": _shown_when("late_fee_enabled", "late_fee_enabled"),
+    }
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -574,7 +573,7 @@ class ChargeStandardAdmin(ServiceSavedAdmin):
     def price_now(self, obj):
         if obj.price_now_tiers:
             return tiers_label(obj.price_now_tiers)
-        return "—" if obj.price_now_yuan is None else price_text(obj.price_now_yuan)
+        return "—" if obj.price_now_yuan is None else format_price(obj.price_now_yuan)
 
     def has_charge_permission(self, request, obj=None):
         return request.user.has_perm(ONE_OFF_PERMISSION)
@@ -845,15 +844,15 @@ class BillAdmin(ReadOnlyAdmin):
     def calculation(self, obj):
         detail = obj.detail or {}
         rows = [(gettext("Method"), obj.standard.get_method_display()),
-                (gettext("Quantity"), _plain(obj.quantity)),
-                (gettext("Unit price (yuan)"), price_text(obj.unit_price))]
+                (gettext("Quantity"), plain_number(obj.quantity)),
+                (gettext("Unit price (yuan)"), format_price(obj.unit_price))]
         if "months" in detail:
             rows.append((gettext("Months"), detail["months"]))
         if "area" in detail:
             rows.append((gettext("Area (m²)"), detail["area"]))
         for tier in detail.get("tiers", []):  # usage shown as read: 5, not 5.0000
-            rows.append((gettext("Tier from %(start)s") % {"start": _plain(tier["from"])},
-                         f"{_plain(tier['quantity'])} × {tier['price']}"))
+            rows.append((gettext("Tier from %(start)s") % {"start": plain_number(tier["from"])},
+                         f"{plain_number(tier['quantity'])} × {tier['price']}"))
         if "proration" in detail:
             share = detail["proration"]
             if "days" in detail:

@@ -46,7 +46,7 @@ from linli.billing.services.bill_run import (
 from linli.billing.services.bill_run_jobs import bill_run_job_queue, new_token
 from linli.billing.services.planning import BillRunError
 from linli.estate.models import Community
-from linli.money import format_fen
+from linli.money import format_fen, format_price, plain_number
 from linli.staff.scope import communities_for, require_community_in_scope
 
 RUN_PERMISSION = "billing.add_billrun"
@@ -177,7 +177,8 @@ def _preview(form: BillRunForm) -> dict | None:
         "sample_table": {
             "headers": [_("Unit"), _("Fee item"), _("Period"), _("Quantity"), _("Unit price"),
                         _("Amount"), _("Due"), _("Share of period")],
-            "rows": [[r.target, r.fee_item, r.period_key, r.quantity, r.unit_price,
+            "rows": [[r.target, r.fee_item, r.period_key, plain_number(r.quantity),
+                      format_price(r.unit_price),
                       format_fen(r.amount_fen), r.due_date, r.proration]
                      for r in preview_sample(preview)],
         },

@@ -152,6 +152,11 @@ def test_change_and_add_pages_render(client, estate):
                  "chargestandard/add/", "billingsettings/add/", f"bill/{bill.pk}/change/",
                  f"billrun/{bill.bill_run_id}/change/"]:
         assert client.get(f"{URL}/{path}").status_code == 200, path
+    # Fields that apply only to some choices follow them in the browser: the meter only
+    # for metered charges, the late-fee terms once the late fee is on.
+    page = client.get(f"{URL}/chargestandard/add/").content.decode()
+    assert 'x-model.fill="method"' in page and 'x-model.fill="late_fee_enabled"' in page
+    assert "method === &#x27;metered&#x27;" in page and "|| late_fee_enabled" in page
 
 
 def test_without_billing_permissions_the_pages_are_closed(client, estate):

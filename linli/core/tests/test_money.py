@@ -16,7 +16,9 @@ from linli.money import (
     fen_to_decimal,
     fen_to_yuan_str,
     format_fen,
+    format_price,
     parse_yuan,
+    plain_number,
     price_times,
     round_to_fen,
     split_fen,
@@ -268,3 +270,18 @@ def test_float_is_refused_everywhere(call):
 def test_format_fen_takes_only_int_fen(value):
     with pytest.raises(TypeError):
         format_fen(value)
+
+
+@pytest.mark.parametrize("price, text", [
+    (Decimal("2.3000"), "2.30"), (Decimal("300"), "300.00"), (Decimal("0.6250"), "0.625"),
+    (Decimal("12.3456"), "12.3456"), ("2.30000000000000", "2.30"), (Decimal("0"), "0.00"),
+])
+def test_prices_read_as_people_write_them(price, text):
+    assert format_price(price) == text
+
+
+def test_prices_refuse_floats_and_quantities_drop_trailing_zeros():
+    with pytest.raises(TypeError):
+        format_price(2.3)
+    assert [plain_number(q) for q in (Decimal("68.4000"), Decimal("5.0000"), 12)] == [
+        "68.4", "5", "12"]

@@ -22,7 +22,7 @@ from linli.billing.services.bill_run import (
 )
 from linli.billing.services.planning import BillRunError
 from linli.estate.models import Community
-from linli.money import format_fen
+from linli.money import format_fen, format_price, plain_number
 
 
 class Command(BaseCommand):
@@ -89,7 +89,8 @@ class Command(BaseCommand):
             out(_("Sample:"))
             _table(out, [_("Unit"), _("Fee item"), _("Period"), _("Quantity"),
                          _("Unit price"), _("Amount"), _("Due"), _("Share of period")],
-                   [(r.target, r.fee_item, r.period_key, r.quantity, r.unit_price,
+                   [(r.target, r.fee_item, r.period_key, plain_number(r.quantity),
+                     format_price(r.unit_price),
                      format_fen(r.amount_fen), r.due_date, r.proration) for r in sample])
 
 
