@@ -14,6 +14,7 @@ COMMANDS = {
     "createadmin": ("linli_createadmin", "create a platform administrator"),
     "shell": ("shell", "Django shell, for operators"),
     "check": ("linli_check", "verify every ledger and data invariant"),
+    "postings": ("linli_postings", "print which accounts each business event posts to"),
     "bill-run": ("linli_bill_run", "preview or commit a bill run for a community and month"),
     "bench": ("linli_bench", "benchmarks that print figures (billing, notify, ...)"),
     "paysim": ("linli_paysim", "run the local WeChat Pay / Alipay simulators (not real money)"),

@@ -24,9 +24,11 @@ CLEARING_WECHAT = "1121"      # 微信支付待清算
 CLEARING_ALIPAY = "1122"      # 支付宝待清算
 CLEARING_SANDBOX = "1129"     # 模拟支付 (demo only, not real money)
 RECEIVABLE = "1131"           # 应收物业费, by unit
-SUSPENSE = "1199"             # 待查明款项: money we cannot yet attribute
+SUSPENSE_OLD = "1199"         # retired: suspense was kept as an asset before 2026-12
 PREPAID = "2203"              # 预收款 (预存款), by unit
 DEPOSITS_HELD = "2241"        # 押金, by unit
+SUSPENSE = "2249"             # 待查明款项: money received that we cannot yet attribute; a
+                              # liability (we owe it to someone) that only resolutions empty
 REFUNDS_PAYABLE = "2242"      # 应退款: approved refunds not yet paid out
 REVENUE = "6001"              # 物业收费收入, by fee item
 LATE_FEE_INCOME = "6051"      # 滞纳金收入
@@ -57,9 +59,10 @@ CHART: dict[str, Account] = {
         Account(CLEARING_ALIPAY, _("Alipay clearing"), ASSET),
         Account(CLEARING_SANDBOX, _("Sandbox clearing (not real money)"), ASSET),
         Account(RECEIVABLE, _("Fees receivable"), ASSET, needs_unit=True),
-        Account(SUSPENSE, _("Suspense"), ASSET),
+        Account(SUSPENSE_OLD, _("Suspense (retired)"), ASSET),
         Account(PREPAID, _("Prepaid balances"), LIABILITY, needs_unit=True),
         Account(DEPOSITS_HELD, _("Deposits held"), LIABILITY, needs_unit=True),
+        Account(SUSPENSE, _("Suspense"), LIABILITY),
         Account(REFUNDS_PAYABLE, _("Refunds payable"), LIABILITY),
         Account(REVENUE, _("Fee revenue"), INCOME, needs_fee_item=True),
         Account(LATE_FEE_INCOME, _("Late-fee income"), INCOME),
@@ -67,6 +70,9 @@ CHART: dict[str, Account] = {
         Account(DISCOUNTS, _("Discounts"), EXPENSE, needs_fee_item=True),
     )
 }
+
+# Accounts no rule posts to any more (kept so that old entries still read).
+RETIRED = {SUSPENSE_OLD}
 
 # Lazy, so the labels follow the active language (and migrations never see them change).
 ACCOUNT_CHOICES = [(a.code, format_lazy("{} {}", a.code, a.name)) for a in CHART.values()]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -15,7 +14,9 @@ from django.utils.translation import gettext_lazy
 from linli.core.bulk import insert_rows
 from linli.estate.models import Unit
 from linli.ledger.chart import CHART
+from linli.ledger.lines import Line
 from linli.ledger.models import JournalEntry, JournalLine, rows_digest
+from linli.ledger.postings import mirrored
 
 BUSINESS_KEY_MAX = JournalEntry._meta.get_field("business_key").max_length
 KIND_MAX = JournalEntry._meta.get_field("kind").max_length
@@ -33,27 +34,6 @@ def book_memo(message, **params) -> str:
 
 class PostingError(ValueError):
     """An entry that must not be posted (unbalanced, unknown account, bad amount)."""
-
-
-class Line(NamedTuple):
-    """One side of a posting. ``amount_fen`` is positive; ``side`` is "D" or "C".
-
-    A named tuple, not a dataclass: a bill run makes one per bill (a quarter of a million
-    for a large community), and a frozen dataclass costs several times more to create."""
-
-    account: str
-    side: str
-    amount_fen: int
-    unit_id: int | None = None
-    fee_item_id: int | None = None
-
-    @classmethod
-    def debit(cls, account: str, amount_fen: int, **dims) -> Line:
-        return cls(account, JournalLine.DEBIT, amount_fen, **dims)
-
-    @classmethod
-    def credit(cls, account: str, amount_fen: int, **dims) -> Line:
-        return cls(account, JournalLine.CREDIT, amount_fen, **dims)
 
 
 def _is_int(value: object) -> bool:
@@ -290,17 +270,13 @@ def reverse_entry(
     already = JournalEntry.objects.filter(reverses_id=entry.pk).first()
     if already is not None:
         return already
-    flip = {JournalLine.DEBIT: JournalLine.CREDIT, JournalLine.CREDIT: JournalLine.DEBIT}
-    mirrored = [
-        Line(account, flip[side], amount_fen, unit_id, fee_item_ref)
-        for account, side, amount_fen, unit_id, fee_item_ref in entry.lines.order_by("id")
-        .values_list("account", "side", "amount_fen", "unit_id", "fee_item_ref")
-    ]
+    lines = mirrored(entry.lines.order_by("id").values_list(
+        "account", "side", "amount_fen", "unit_id", "fee_item_ref"))
     reversal = post_entry(
         community_id=entry.community_id,
         business_key=_reversal_key(entry),
         kind=f"reversal:{entry.kind}"[:KIND_MAX],
-        lines=mirrored,
+        lines=lines,
         effective_on=effective_on,
         memo=memo or book_memo(gettext_lazy("Reversal of #%(entry)s"), entry=entry.pk),
         posted_by=posted_by,

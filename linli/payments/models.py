@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from linli.core.fields import EncryptedTextField
-from linli.ledger import chart
+from linli.ledger import postings
 from linli.payments.gateways.base import MerchantConfig
 
 
@@ -37,17 +37,8 @@ class Channel(models.TextChoices):
     SANDBOX = "sandbox", _("Sandbox (not real money)")
 
 
-# Where the money sits once received, per channel (the debit side of a payment entry).
-CHANNEL_ACCOUNT = {
-    Channel.CASH: chart.CASH,
-    Channel.POS: chart.BANK,
-    Channel.TRANSFER: chart.BANK,
-    Channel.CHEQUE: chart.BANK,
-    Channel.PREPAID: chart.PREPAID,
-    Channel.WECHAT: chart.CLEARING_WECHAT,
-    Channel.ALIPAY: chart.CLEARING_ALIPAY,
-    Channel.SANDBOX: chart.CLEARING_SANDBOX,
-}
+# Where the money sits once received, per channel: the posting rules' table.
+CHANNEL_ACCOUNT = postings.CHANNEL_ACCOUNT
 COUNTER_CHANNELS = (Channel.CASH, Channel.POS, Channel.TRANSFER, Channel.CHEQUE)
 
 

@@ -38,8 +38,8 @@ from linli.billing.models import Bill
 from linli.billing.selectors import late_fee_due_fen, with_balances
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
-from linli.ledger import chart
-from linli.ledger.services import Line, book_memo, post_entry
+from linli.ledger import postings
+from linli.ledger.services import book_memo, post_entry
 from linli.payments.gateways import gateway_for
 from linli.payments.gateways.base import (
     CreateRequest,
@@ -49,7 +49,6 @@ from linli.payments.gateways.base import (
     TradeStatus,
 )
 from linli.payments.models import (
-    CHANNEL_ACCOUNT,
     Channel,
     CommunityPaymentSettings,
     GatewayNotification,
@@ -496,8 +495,7 @@ def _to_suspense(account, order, trade, received_at, notification) -> Applied:
     post_entry(
         community_id=order.community_id, business_key=f"suspense:{channel}:{trade.transaction_id}",
         kind="payment_suspense",
-        lines=[Line.debit(CHANNEL_ACCOUNT[channel], trade.amount_fen),
-               Line.credit(chart.SUSPENSE, trade.amount_fen)],
+        lines=postings.payment_to_suspense(channel=channel, amount_fen=trade.amount_fen),
         effective_on=timezone.localtime(received_at).date(),
         memo=book_memo(gettext_lazy("%(channel)s transaction %(transaction)s of order "
                                     "%(order)s: the amount differs"),
@@ -549,8 +547,7 @@ def _maybe_refund_excess(order: PaymentOrder, payment, excess_fen: int) -> None:
     post_entry(
         community_id=order.community_id, business_key=f"auto_refund:{refund.out_refund_no}",
         kind="refund_reserve",
-        lines=[Line.debit(chart.PREPAID, excess_fen, unit_id=order.unit_id),
-               Line.credit(chart.REFUNDS_PAYABLE, excess_fen)],
+        lines=postings.refund_reserved(unit_id=order.unit_id, amount_fen=excess_fen),
         memo=book_memo(gettext_lazy("Refund %(refund)s of order %(order)s"),
                        refund=refund.out_refund_no, order=order.out_trade_no),
     )
@@ -602,8 +599,8 @@ def refund_settle(refund_pk: int, state, *, refund_id_at_gateway: str = "",
         post_entry(
             community_id=refund.community_id, business_key=f"auto_refund_paid:{refund.out_refund_no}",
             kind="refund_paid",
-            lines=[Line.debit(chart.REFUNDS_PAYABLE, refund.amount_fen),
-                   Line.credit(CHANNEL_ACCOUNT[refund.order.channel], refund.amount_fen)],
+            lines=postings.refund_paid_from_payable(channel=refund.order.channel,
+                                                    amount_fen=refund.amount_fen),
             memo=book_memo(gettext_lazy("Refund %(refund)s paid back"),
                            refund=refund.out_refund_no),
         )

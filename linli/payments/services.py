@@ -25,10 +25,9 @@ from linli.core.audit import audit_record
 from linli.core.audit import person_or_none as _user
 from linli.core.models import AuditEvent
 from linli.estate.models import Unit
-from linli.ledger import chart
-from linli.ledger.services import Line, book_memo, post_entry
+from linli.ledger import postings
+from linli.ledger.services import book_memo, post_entry
 from linli.payments.models import (
-    CHANNEL_ACCOUNT,
     Channel,
     Payment,
     PaymentAllocation,
@@ -175,25 +174,15 @@ def _receipt_issuer():
     return _RECEIPTS[0]
 
 
-def payment_lines(payment: Payment, allocations: list[Allocation], excess_fen: int) -> list[Line]:
-    unit_id = payment.unit_id
-    debit_account = CHANNEL_ACCOUNT[payment.channel]
-    lines = [Line.debit(debit_account, payment.amount_fen,
-                        unit_id=unit_id if debit_account == chart.PREPAID else None)]
+def payment_lines(payment: Payment, allocations: list[Allocation], excess_fen: int) -> list:
+    """The payment entry's lines (``postings.payment_received``)."""
     principal_by_item: dict[int, int] = defaultdict(int)
-    late_fen = 0
     for a in allocations:
         principal_by_item[a.bill.fee_item_id] += a.principal_fen
-        late_fen += a.late_fee_fen
-    lines += [
-        Line.credit(chart.RECEIVABLE, amount, unit_id=unit_id, fee_item_id=item_id)
-        for item_id, amount in principal_by_item.items() if amount
-    ]
-    if late_fen:
-        lines.append(Line.credit(chart.LATE_FEE_INCOME, late_fen, unit_id=unit_id))
-    if excess_fen:
-        lines.append(Line.credit(chart.PREPAID, excess_fen, unit_id=unit_id))
-    return lines
+    return postings.payment_received(
+        channel=payment.channel, unit_id=payment.unit_id, amount_fen=payment.amount_fen,
+        principal_by_item=principal_by_item,
+        late_fee_fen=sum(a.late_fee_fen for a in allocations), excess_fen=excess_fen)
 
 
 def _wallet_move(unit: Unit, delta_fen: int, kind: str, payment: Payment | None, acting_user,

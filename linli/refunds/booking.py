@@ -24,10 +24,10 @@ from linli.billing.selectors import with_balances
 from linli.billing.services.status import lock_bills
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
-from linli.ledger import chart
+from linli.ledger import postings
 from linli.ledger.models import JournalEntry
-from linli.ledger.services import Line, book_memo, post_entry
-from linli.payments.models import CHANNEL_ACCOUNT, Channel, PrepaidMovement
+from linli.ledger.services import book_memo, post_entry
+from linli.payments.models import Channel, PrepaidMovement
 from linli.payments.services import _wallet_move
 from linli.refunds.models import (
     RefundApplication,
@@ -59,25 +59,23 @@ def prepaid_reserve(payout: RefundPayout) -> None:
     post_entry(
         community_id=application.community_id, business_key=reserve_key(application.pk),
         kind="refund_reserve",
-        lines=[Line.debit(chart.PREPAID, application.amount_fen, unit_id=unit.pk),
-               Line.credit(chart.REFUNDS_PAYABLE, application.amount_fen)],
+        lines=postings.refund_reserved(unit_id=unit.pk, amount_fen=application.amount_fen),
         memo=book_memo(gettext_lazy("Refund application #%(application)s: prepaid balance "
                                     "set aside"), application=application.pk),
     )
 
 
-def _debit_lines(application: RefundApplication, lines: list[RefundLine]) -> list[Line]:
+def _refund_lines(application: RefundApplication, payout: RefundPayout,
+                  lines: list[RefundLine]) -> list:
     if application.kind == RefundApplication.Kind.PREPAID:
-        return [Line.debit(chart.REFUNDS_PAYABLE, application.amount_fen)]
-    debits = []
-    for line in lines:
-        if line.bill.fee_item.is_deposit:
-            debits.append(Line.debit(chart.DEPOSITS_HELD, line.amount_fen,
-                                     unit_id=application.unit_id, fee_item_id=line.fee_item_id))
-        else:
-            debits.append(Line.debit(chart.REVENUE, line.amount_fen,
-                                     fee_item_id=line.fee_item_id))
-    return debits
+        return postings.refund_paid_out(channel=payout.channel, unit_id=application.unit_id,
+                                        amount_fen=payout.amount_fen, bill_lines=[],
+                                        prepaid_fen=application.amount_fen)
+    return postings.refund_paid_out(
+        channel=payout.channel, unit_id=application.unit_id, amount_fen=payout.amount_fen,
+        prepaid_fen=0,
+        bill_lines=[(line.fee_item_id, line.amount_fen, line.bill.fee_item.is_deposit)
+                    for line in lines])
 
 
 def book_success(payout: RefundPayout, *, acting_user=None) -> None:
@@ -87,16 +85,12 @@ def book_success(payout: RefundPayout, *, acting_user=None) -> None:
     lines = list(application.lines.select_related("bill__fee_item").order_by("id"))
     if application.kind == RefundApplication.Kind.PREPAID:
         prepaid_reserve(payout)
-    credit_account = CHANNEL_ACCOUNT[payout.channel]
     if payout.channel == Channel.PREPAID:
         _wallet_move(application.unit, payout.amount_fen, PrepaidMovement.Kind.REFUND,
                      application.payment, acting_user, business_key=refund_entry_key(payout))
     post_entry(
         community_id=payout.community_id, business_key=refund_entry_key(payout), kind="refund",
-        lines=[*_debit_lines(application, lines),
-               Line.credit(credit_account, payout.amount_fen,
-                           unit_id=application.unit_id if credit_account == chart.PREPAID
-                           else None)],
+        lines=_refund_lines(application, payout, lines),
         memo=book_memo(gettext_lazy("Refund %(refund)s (%(channel)s) of payment #%(payment)s"),
                        refund=payout.out_refund_no, channel=Channel(payout.channel).label,
                        payment=application.payment_id),

@@ -11,12 +11,13 @@ from django.utils.translation import gettext as _
 
 from linli.billing.models import Bill, BillAdjustment, BillingSettings
 from linli.billing.selectors import late_fee_due_fen, with_balances
+from linli.billing.services.bill_run import deposit_fee_item_ids
 from linli.billing.services.status import bills_refresh_status, lock_bills
 from linli.core.audit import audit_record
 from linli.core.audit import person_or_none as _user
 from linli.core.models import AuditEvent
-from linli.ledger import chart
-from linli.ledger.services import Line, post_entry
+from linli.ledger import postings
+from linli.ledger.services import post_entry
 
 Kind = BillAdjustment.Kind
 APPROVE_PERMISSION = "billing.approve_billadjustment"
@@ -122,22 +123,17 @@ def _apply(adjustment: BillAdjustment, bill: Bill, acting_user) -> None:
     bills_refresh_status([bill.pk])
 
 
-def adjustment_lines(adjustment: BillAdjustment, bill: Bill) -> list[Line]:
+def adjustment_lines(adjustment: BillAdjustment, bill: Bill) -> list:
     """Waivers and discounts are costs against the receivable; a cancellation takes the
     charge back out of revenue (or deposits held). A late-fee waiver moves no money: the
     late fee was never receivable."""
+    facts = {"unit_id": bill.unit_id, "fee_item_id": bill.fee_item_id,
+             "amount_fen": adjustment.amount_fen}
     if adjustment.kind == Kind.LATE_FEE_WAIVER:
         return []
-    from linli.billing.services.bill_run import deposit_fee_item_ids
-
-    amount, unit_id, item_id = adjustment.amount_fen, bill.unit_id, bill.fee_item_id
     if adjustment.kind == Kind.CANCELLATION:
-        if deposit_fee_item_ids({item_id}):
-            debit = Line.debit(chart.DEPOSITS_HELD, amount, unit_id=unit_id, fee_item_id=item_id)
-        else:
-            debit = Line.debit(chart.REVENUE, amount, fee_item_id=item_id)
-    else:
-        account = chart.WAIVERS if adjustment.kind == Kind.WAIVER else chart.DISCOUNTS
-        debit = Line.debit(account, amount, fee_item_id=item_id)
-    return [debit, Line.credit(chart.RECEIVABLE, amount, unit_id=unit_id, fee_item_id=item_id)]
-
+        return postings.bill_cancelled(
+            **facts, deposit=bool(deposit_fee_item_ids({bill.fee_item_id})))
+    if adjustment.kind == Kind.WAIVER:
+        return postings.bill_waived(**facts)
+    return postings.bill_discounted(**facts)

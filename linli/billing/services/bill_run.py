@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
-from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -47,10 +46,9 @@ from linli.core.audit import person_or_none as _user
 from linli.core.bulk import insert_raw, insert_rows
 from linli.core.models import AuditEvent
 from linli.estate.models import ParkingSpace, Unit
-from linli.ledger import chart
+from linli.ledger import postings
 from linli.ledger import services as ledger
-from linli.ledger.models import JournalEntry, JournalLine
-from linli.ledger.services import Line
+from linli.ledger.models import JournalEntry
 from linli.money import format_fen
 
 BATCH = 5000
@@ -366,32 +364,15 @@ class _BatchWriter:
         return found
 
 
-ISSUE_KIND = "bill_issue"
+ISSUE_KIND = postings.BILL_ISSUE
 
 
-def issue_lines(bills) -> list[Line]:
-    """Receivable per unit and fee item against revenue per fee item — or, for deposits
-    (押金), which are owed back, against deposits held per unit."""
-    deposit_items = deposit_fee_item_ids({b.fee_item_id for b in bills})
-    debit: dict[tuple[int, int], int] = defaultdict(int)
-    credit: dict[tuple[str, int, int | None], int] = defaultdict(int)
-    for b in bills:
-        item_id, amount = b.fee_item_id, b.amount_fen
-        debit[(b.unit_id, item_id)] += amount
-        if item_id in deposit_items:
-            credit[(chart.DEPOSITS_HELD, item_id, b.unit_id)] += amount
-        else:
-            credit[(chart.REVENUE, item_id, None)] += amount
-    # Positional Line(account, side, amount_fen, unit_id, fee_item_id): a run makes one
-    # per bill, and the keyword classmethods cost twice as much.
-    receivable, debit_side, credit_side = chart.RECEIVABLE, JournalLine.DEBIT, JournalLine.CREDIT
-    return [
-        Line(receivable, debit_side, amount, unit_id, item_id)
-        for (unit_id, item_id), amount in debit.items()
-    ] + [
-        Line(account, credit_side, amount, unit_id, item_id)
-        for (account, item_id, unit_id), amount in credit.items()
-    ]
+def issue_lines(bills) -> list:
+    """The issue entry's lines for these bills (``postings.bills_issued``)."""
+    return postings.bills_issued(
+        ((b.unit_id, b.fee_item_id, b.amount_fen) for b in bills),
+        deposit_fee_item_ids({b.fee_item_id for b in bills}),
+    )
 
 
 def deposit_fee_item_ids(fee_item_ids: set[int]) -> set[int]:

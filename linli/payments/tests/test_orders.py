@@ -259,7 +259,7 @@ def test_amount_mismatch_goes_to_suspense_and_pays_no_bill(world, client):
     entry = JournalEntry.objects.get(business_key="suspense:sandbox:TXM")
     assert entry.kind == "payment_suspense"
     assert sorted(entry.lines.values_list("account", "side", "amount_fen")) == [
-        ("1129", "D", 15000), ("1199", "C", 15000)]
+        ("1129", "D", 15000), ("2249", "C", 15000)]
     assert PaymentAnomaly.objects.get().kind == PaymentAnomaly.Kind.AMOUNT_MISMATCH
     # Redelivery is recorded once.
     assert post_notification(client, world["account"], headers, body).status_code == 200
@@ -488,7 +488,7 @@ def test_check_catches_clearing_and_transaction_mismatches(world, client):
     assert all(r.ok for r in run_all(only=names))
     # Money booked to the sandbox clearing account without a payment behind it.
     post_entry(community_id=world["community"].pk, business_key="stray", kind="manual",
-               lines=[Line.debit("1129", 5), Line.credit("1199", 5)])
+               lines=[Line.debit("1129", 5), Line.credit("2249", 5)])
     # The same gateway transaction id recorded as a second payment.
     payment_record(acting_user=None, unit=world["unit"], channel=Channel.SANDBOX,
                    amount_fen=100, bill_ids=[], idempotency_key="sandbox:TXCHK-again",
