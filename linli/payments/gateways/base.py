@@ -46,7 +46,13 @@ class PayMode(StrEnum):
 
 class TradeState(StrEnum):
     NOTPAY = "notpay"      # created (or not yet existing at the gateway), not paid
-    PAID = "paid"          # money received (WeChat SUCCESS/REFUND, Alipay TRADE_SUCCESS/FINISHED)
+    PAID = "paid"          # money received and (as far as the trade says) still held
+    # Money was received and then refunded at the channel — by Linli's own refund or by
+    # someone on the merchant platform: WeChat REFUND; Alipay TRADE_CLOSED carrying
+    # gmt_payment / refund_fee. ``TradeStatus.refunded_fen`` says how much when the
+    # channel tells (0 = not told). A PAID trade may carry ``refunded_fen`` too (Alipay
+    # TRADE_SUCCESS with refund_fee: refunded in part).
+    REFUNDED = "refunded"
     CLOSED = "closed"      # closed or expired unpaid
     UNKNOWN = "unknown"    # the gateway said something we cannot classify
 
@@ -88,6 +94,7 @@ class TradeStatus:
     transaction_id: str = ""          # the gateway's id for the trade
     amount_fen: int | None = None     # what the payer paid, in fen
     paid_at: dt.datetime | None = None
+    refunded_fen: int = 0             # refunded at the channel so far, when it says
     raw: dict = field(default_factory=dict)
 
 
