@@ -80,13 +80,15 @@ class _BuyerMixin:
             return self.trade_info(trade)
 
     def finish(self, out_trade_no: str, app_id: str | None = None) -> dict:
-        """The refund window has passed: TRADE_SUCCESS → TRADE_FINISHED."""
+        """The refund window has passed: TRADE_SUCCESS → TRADE_FINISHED, notified (with
+        ``refund_fee`` when it was refunded in part before)."""
         with self._lock:
             trade = self._find_trade(out_trade_no, app_id)
             if trade.status != TRADE_SUCCESS:
                 raise _business("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
             trade.status = TRADE_FINISHED
             self._save()
+            self._notify(trade, refund=trade.refunds[-1] if trade.refunds else None)
             return self.trade_info(trade)
 
     def trade_info(self, trade: Trade | str, app_id: str | None = None) -> dict:

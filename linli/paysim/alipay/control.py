@@ -62,7 +62,8 @@ class _ControlMixin:
     def _control(self, request: Request) -> Response:
         """POST merchants {app_id?, seller_id?, notify_url?} · GET trades[?limit] ·
         GET trades/<out_trade_no>[?app_id] · POST scan|pay|expire|finish
-        {out_trade_no, app_id?} · POST close {out_trade_no} (as the merchant would) ·
+        {out_trade_no, app_id?} · POST refund-outside {out_trade_no, refund_fen} (a refund on
+        the merchant platform) · POST close {out_trade_no} (as the merchant would) ·
         GET deliveries[?out_trade_no] · POST notify {out_trade_no, variant, url?} ·
         POST notifications/hold · POST notifications/release {order} ·
         GET|POST faults {kind, count, …} · POST faults/clear."""
@@ -79,6 +80,9 @@ class _ControlMixin:
             return Response.json(self.trade_info(path.removeprefix("trades/"), app_id))
         if post and path in ("scan", "pay", "expire", "finish"):
             return Response.json(getattr(self, path)(data["out_trade_no"], app_id))
+        if post and path == "refund-outside":
+            return Response.json(self.refund_outside(data["out_trade_no"],
+                                                     int(data["refund_fen"]), app_id))
         if post and path == "close":
             with self._lock:
                 trade = self._find_trade(data["out_trade_no"], app_id)

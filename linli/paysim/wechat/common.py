@@ -46,7 +46,15 @@ TRADE_STATE_DESC = {
     "SUCCESS": "支付成功",
     "CLOSED": "订单已关闭",
     "REFUND": "转入退款",
+    "USERPAYING": "用户支付中（付款码支付）",
+    "ACCEPT": "已接收，等待扣款",
+    "PAYERROR": "支付失败（其他原因，如银行返回失败）",
+    "REVOKED": "已撤销（付款码支付）",
 }
+# Unpaid states the payer can still pay from; PAYERROR and REVOKED are final failures.
+PAYABLE_STATES = ("NOTPAY", "USERPAYING", "ACCEPT")
+# What ``payment_code_state`` can put an unpaid order in (付款码 trades pass through them).
+PAYMENT_CODE_STATES = ("USERPAYING", "ACCEPT", "PAYERROR")
 
 
 TRADE_TYPE = {"native": "NATIVE", "jsapi": "JSAPI", "h5": "MWEB"}
@@ -121,7 +129,9 @@ class Order:
     payer_openid: str = ""
     payer_ip: str = ""
     fingerprint: str = ""
-    state: str = "NOTPAY"     # NOTPAY | SUCCESS | CLOSED  (REFUND is derived)
+    # NOTPAY | SUCCESS | CLOSED | USERPAYING | ACCEPT | PAYERROR | REVOKED (REFUND is
+    # derived from the refunds; a REVOKED order keeps its transaction when it was paid)
+    state: str = "NOTPAY"
     transaction_id: str = ""
     success_time: float = 0.0
 

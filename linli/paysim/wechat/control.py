@@ -10,7 +10,7 @@ from linli.paysim.common import (
     Request,
     Response,
 )
-from linli.paysim.wechat.common import ApiError, Order
+from linli.paysim.wechat.common import PAYABLE_STATES, ApiError, Order
 
 
 class _ControlMixin:
@@ -26,7 +26,7 @@ class _ControlMixin:
                      "state": self.trade_state(o), "created": o.created,
                      "transaction_id": o.transaction_id, "token": o.token,
                      "prepay_id": o.prepay_id, "link": self.page_url(o)
-                     if self.trade_state(o) == "NOTPAY" else ""} for o in orders]
+                     if self.trade_state(o) in PAYABLE_STATES else ""} for o in orders]
 
     def page_url(self, order: Order) -> str:
         """Where a payer confirms this order (scan page, H5 cashier or JSAPI sheet)."""
@@ -56,6 +56,9 @@ class _ControlMixin:
         if path == "expire" and request.method == "POST":
             self.expire(data["out_trade_no"], data.get("mchid"))
             return Response.json({"ok": True})
+        if request.method == "POST" and path in ("refund-outside", "payment-code-state",
+                                                 "revoke"):
+            return self._control_trade(path, data)
         m = re.fullmatch(r"refunds/([^/]+)/(success|abnormal|closed)", path)
         if m and request.method == "POST":
             return Response.json(self.set_refund_status(m.group(1), m.group(2).upper(),
@@ -86,3 +89,16 @@ class _ControlMixin:
                 self.refund_delay = None if value is None else float(value)
             return Response.json({"refund_delay": self.refund_delay})
         return Response.json({"error": "unknown control endpoint"}, 404)
+
+    def _control_trade(self, path: str, data: dict) -> Response:
+        """POST refund-outside {out_trade_no, refund_fen} (a refund on the merchant
+        platform) · payment-code-state {out_trade_no, state} · revoke {out_trade_no}."""
+        no, mchid = data["out_trade_no"], data.get("mchid")
+        try:
+            if path == "refund-outside":
+                return Response.json(self.refund_outside(no, int(data["refund_fen"]), mchid))
+            if path == "payment-code-state":
+                return Response.json(self.payment_code_state(no, data["state"], mchid))
+            return Response.json(self.revoke(no, mchid))
+        except ApiError as exc:
+            return Response.json({"code": exc.code, "message": exc.message}, exc.status)

@@ -44,6 +44,20 @@ class _NotifyMixin:
         }
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
+    def transaction_notification(self, out_trade_no: str,
+                                 mchid: str | None = None) -> tuple[dict[str, str], bytes]:
+        """The ``TRANSACTION.SUCCESS`` notification for the order as it is now, as
+        (headers, body), signed and encrypted but not sent. WeChat notifies payments
+        only, so a notification carrying another trade_state reaches a receiver only
+        this way (tests of how every state would be read)."""
+        with self._lock:
+            order = self._find_order(out_trade_no, mchid)
+            self._expire_if_due(order)
+            data = self._transaction(order)
+        body = self.notification_body(order.mchid, "TRANSACTION.SUCCESS", "支付成功",
+                                      "transaction", data)
+        return {"Content-Type": "application/json", **self.sign_headers(body)}, body
+
     def _notify(self, mchid: str, url: str, event_type: str, summary: str,
                 original_type: str, plaintext: dict, *, label: str) -> list[Delivery]:
         url = url or self.merchants[mchid].notify_url

@@ -10,7 +10,7 @@ from linli.paysim.common import (
     Request,
     Response,
 )
-from linli.paysim.wechat.common import _URL_SAFE, ApiError, Order
+from linli.paysim.wechat.common import _URL_SAFE, PAYABLE_STATES, TRADE_STATE_DESC, ApiError, Order
 from linli.paysim.wechat_oauth import USER_COOKIE
 
 _STYLE = """
@@ -93,7 +93,7 @@ class _PagesMixin:
         ]
         if message:
             parts.append(f"<p class=error>{esc(message)}</p>")
-        if state == "NOTPAY":
+        if state in PAYABLE_STATES:
             action = esc(request.path + (f"?{request.query_string}" if request.query_string
                                          else ""))
             parts.append(f'<form method=post action="{action}">'
@@ -102,7 +102,8 @@ class _PagesMixin:
                 parts.append(f'<a class=cancel href="{esc(redirect_url)}">取消支付</a>')
         else:
             text = {"SUCCESS": "支付成功", "REFUND": "支付成功（已申请退款）",
-                    "CLOSED": "订单已关闭，无法支付"}[state]
+                    "CLOSED": "订单已关闭，无法支付"}.get(state) or TRADE_STATE_DESC.get(
+                        state, state)
             parts.append(f"<p class=done data-state={state}>{text}</p>")
             if order.transaction_id:
                 parts.append(f"<p class=tid>微信支付单号 {esc(order.transaction_id)}</p>")

@@ -12,6 +12,8 @@ from linli.paysim.wechat.common import (
     CST,
     DEFAULT_EXPIRY,
     OUT_TRADE_NO_RE,
+    PAYABLE_STATES,
+    PAYMENT_CODE_STATES,
     TRADE_STATE_DESC,
     TRADE_TYPE,
     ApiError,
@@ -36,7 +38,7 @@ class _TradesMixin:
         return order
 
     def _expire_if_due(self, order: Order) -> None:
-        if order.state == "NOTPAY" and self.clock() >= order.expires:
+        if order.state in (*PAYABLE_STATES, "PAYERROR") and self.clock() >= order.expires:
             order.state = "CLOSED"
             self._save()
 
@@ -60,7 +62,7 @@ class _TradesMixin:
                 self._expire_if_due(order)
                 if order.state == "SUCCESS":
                     raise ApiError(400, "ORDERPAID", "该订单已支付")
-                if order.state != "NOTPAY" or order.fingerprint != terms["fingerprint"]:
+                if order.state not in PAYABLE_STATES or order.fingerprint != terms["fingerprint"]:
                     raise ApiError(400, "OUT_TRADE_NO_USED", "商户订单号重复")
             else:
                 now = self.clock()
@@ -165,7 +167,7 @@ class _TradesMixin:
             "mchid": order.mchid,
             "out_trade_no": order.out_trade_no,
             "trade_state": state,
-            "trade_state_desc": TRADE_STATE_DESC[state],
+            "trade_state_desc": TRADE_STATE_DESC.get(state, state),
             "attach": order.attach,
             "amount": {"total": order.total, "currency": "CNY", "payer_currency": "CNY"},
         }
@@ -185,7 +187,7 @@ class _TradesMixin:
         with self._lock:
             if order.state == "SUCCESS":
                 raise ApiError(400, "ORDERPAID", "订单已支付")
-            if order.state == "NOTPAY":
+            if order.state in (*PAYABLE_STATES, "PAYERROR"):
                 order.state = "CLOSED"
                 self._save()
 
@@ -197,7 +199,7 @@ class _TradesMixin:
             self._expire_if_due(order)
             if order.state == "SUCCESS":
                 raise ApiError(400, "ORDERPAID", "该订单已支付")
-            if order.state != "NOTPAY":
+            if order.state not in PAYABLE_STATES:
                 raise ApiError(400, "ORDER_CLOSED", "订单已关闭或已过期，无法支付")
             now = self.clock()
             order.state = "SUCCESS"
@@ -228,3 +230,32 @@ class _TradesMixin:
             order = self._find_order(out_trade_no, mchid)
             order.expires = min(order.expires, self.clock())
             self._expire_if_due(order)
+
+    def payment_code_state(self, out_trade_no: str, state: str,
+                           mchid: str | None = None) -> dict:
+        """Put an unpaid order in a state a payment-code (付款码) trade passes through:
+        USERPAYING (the payer is entering the password), ACCEPT (received, waiting for
+        the debit) or PAYERROR (the payment failed). Returns the query result."""
+        if state not in PAYMENT_CODE_STATES:
+            raise ValueError(f"not a payment-code state: {state!r}")
+        with self._lock:
+            order = self._find_order(out_trade_no, mchid)
+            self._expire_if_due(order)
+            if order.state not in PAYABLE_STATES:
+                raise ApiError(400, "ORDER_CLOSED", "订单已支付、关闭或撤销")
+            order.state = state
+            self._save()
+            return self._transaction(order)
+
+    def revoke(self, out_trade_no: str, mchid: str | None = None) -> dict:
+        """Revoke (撤销) a payment-code trade: an unpaid one just ends; a paid one has all
+        its money returned to the payer and keeps its transaction id and time.
+        Returns the query result (trade_state REVOKED)."""
+        with self._lock:
+            order = self._find_order(out_trade_no, mchid)
+            self._expire_if_due(order)
+            if any(r.status != "CLOSED" for r in self._refunds_of(order)):
+                raise ApiError(400, "INVALID_REQUEST", "订单已发生退款，不能撤销")
+            order.state = "REVOKED"
+            self._save()
+            return self._transaction(order)
