@@ -358,14 +358,11 @@ class AlipayGateway:
             trade = self._trade_status(params, out_trade_no)
         except GatewayError:
             raise NotificationRejected("malformed_body") from None
-        if trade.amount_fen is None:
-            try:
-                amount_fen = yuan_to_fen(params.get("total_amount"))
-            except ValueError:
-                raise NotificationRejected("malformed_body") from None
-        else:
-            amount_fen = trade.amount_fen
-        trade = dataclasses.replace(trade, amount_fen=amount_fen, raw=raw)
+        try:
+            yuan_to_fen(params.get("total_amount"))  # readable whatever the state
+        except ValueError:
+            raise NotificationRejected("malformed_body") from None
+        trade = dataclasses.replace(trade, raw=raw)
         return Notification(kind="payment", dedupe_key=notify_id, app_id=params["app_id"],
                             merchant_id=params.get("seller_id", ""), out_trade_no=out_trade_no,
                             trade=trade, raw=raw)

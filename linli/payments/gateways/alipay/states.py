@@ -50,6 +50,8 @@ REFUND_FEE = "refund_fee (cumulative, yuan → fen)"
 IN_FULL_NOTE = ("not seen in practice (Alipay closes a trade refunded in full); read "
                 "defensively: all the money went back")
 
+N = (NOTIFICATION,)  # refund_fee comes in notifications only; a query never carries it
+
 TABLE = ChannelTable(
     channel="alipay",
     title="Alipay (OpenAPI, RSA2)",
@@ -68,28 +70,28 @@ TABLE = ChannelTable(
                       "default"),
         StateRow("TRADE_SUCCESS+refund_fee=total", "TRADE_SUCCESS", TradeState.REFUNDED,
                  when="refund_fee at least total_amount", refunded=REFUND_FEE,
-                 applies=_refunded_in_full, refunded_fen=_read_refund_fee,
+                 applies=_refunded_in_full, refunded_fen=_read_refund_fee, seen_in=N,
                  note=IN_FULL_NOTE),
         StateRow("TRADE_SUCCESS+refund_fee", "TRADE_SUCCESS", TradeState.PAID,
                  when="refund_fee above 0 (refunded in part)", refunded=REFUND_FEE,
-                 applies=_refunded_in_part, refunded_fen=_read_refund_fee,
+                 applies=_refunded_in_part, refunded_fen=_read_refund_fee, seen_in=N,
                  note="by Linli's own refund or on the merchant platform"),
         StateRow("TRADE_SUCCESS", "TRADE_SUCCESS", TradeState.PAID,
                  when="no refund_fee", note="paid and still refundable"),
         StateRow("TRADE_FINISHED+refund_fee=total", "TRADE_FINISHED", TradeState.REFUNDED,
                  when="refund_fee at least total_amount", refunded=REFUND_FEE,
-                 applies=_refunded_in_full, refunded_fen=_read_refund_fee,
+                 applies=_refunded_in_full, refunded_fen=_read_refund_fee, seen_in=N,
                  note=IN_FULL_NOTE),
         StateRow("TRADE_FINISHED+refund_fee", "TRADE_FINISHED", TradeState.PAID,
                  when="refund_fee above 0 (refunded in part before it finished)",
                  refunded=REFUND_FEE, applies=_refunded_in_part,
-                 refunded_fen=_read_refund_fee),
+                 refunded_fen=_read_refund_fee, seen_in=N),
         StateRow("TRADE_FINISHED", "TRADE_FINISHED", TradeState.PAID,
                  when="no refund_fee",
                  note="paid; the refund window has passed, no refund is possible"),
         StateRow("TRADE_CLOSED+refund_fee", "TRADE_CLOSED", TradeState.REFUNDED,
                  when="refund_fee above 0 (refunded in full)", refunded=REFUND_FEE,
-                 applies=_refunded_in_part, refunded_fen=_read_refund_fee,
+                 applies=_refunded_in_part, refunded_fen=_read_refund_fee, seen_in=N,
                  note="by Linli's own refund or on the merchant platform"),
         StateRow("TRADE_CLOSED+paid", "TRADE_CLOSED", TradeState.REFUNDED,
                  when="gmt_payment / send_pay_date, no refund_fee (a query of a trade "

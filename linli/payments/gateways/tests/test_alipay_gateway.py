@@ -259,7 +259,8 @@ def test_wap_close_after_login_is_notified_as_closed(gw, alipay_sim, sink):
     note = gw.parse_notification(*notification(sink, no), now=now())
     assert note.raw["trade_status"] == "TRADE_CLOSED" and "refund_fee_fen" not in note.raw
     assert note.trade.state == TradeState.CLOSED and note.trade.paid_at is None
-    assert note.trade.amount_fen == 1500
+    # No money moved: no amount in our words (the order's total stays in raw).
+    assert note.trade.amount_fen is None and note.raw["total_amount"] == "15.00"
 
 
 # ------------------------------------------------------------ refunds
