@@ -178,8 +178,9 @@ class Gateway(Protocol):
     def query(self, out_trade_no: str) -> TradeStatus: ...
 
     def close(self, out_trade_no: str) -> TradeStatus:
-        """Close an unpaid trade. Returns CLOSED, or PAID (with the transaction) when
-        the gateway answers that it was paid meanwhile — that is a payment."""
+        """Close an unpaid trade. Returns CLOSED, or — when the gateway answers that it
+        was paid meanwhile — what a query says: PAID (a payment) or REFUNDED (paid, then
+        refunded at the channel)."""
         ...
 
     def refund(self, request: RefundRequest) -> RefundStatus: ...

@@ -298,8 +298,9 @@ class WeChatPayGateway:
 
     # ------------------------------------------------------------ notifications
 
-    def parse_notification(self, headers: dict[str, str], body: bytes, *,
-                           now: dt.datetime) -> Notification:
+    def _verified_body(self, headers: dict[str, str], body: bytes, *,
+                       now: dt.datetime) -> str:
+        """The notification body as text, once its headers and signature verify."""
         h = {k.lower(): v for k, v in headers.items()}
         signature = h.get("wechatpay-signature", "")
         timestamp = h.get("wechatpay-timestamp", "")
@@ -326,6 +327,11 @@ class WeChatPayGateway:
         # same bytes).
         if not rsa_verify(timestamp, nonce, text, signature, self._platform_key):
             raise NotificationRejected("bad_signature")
+        return text
+
+    def parse_notification(self, headers: dict[str, str], body: bytes, *,
+                           now: dt.datetime) -> Notification:
+        text = self._verified_body(headers, body, now=now)
         try:
             envelope = json.loads(text)
             resource = envelope["resource"]
