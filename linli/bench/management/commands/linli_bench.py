@@ -15,9 +15,9 @@ ledger is append-only. Either way the benchmark runs in a child process with
 DATABASE_URL set, so Django connects to the right database, and peak RSS is the
 child's own.
 
-``linli bench notify`` and ``linli bench portal`` (in ``linli.core.bench``) run the
+``linli bench notify`` and ``linli bench portal`` (in ``linli.bench``) run the
 same way; each sub-command is a function in ``BENCHES`` that returns the figures, and
-the data they build comes from ``linli.core.bench.data`` (shared by all three).
+the data they build comes from ``linli.bench.data`` (shared by all three).
 """
 
 from __future__ import annotations
@@ -40,9 +40,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
+from linli.bench.data import analyze, build_community
+from linli.bench.notify import bench_notify
+from linli.bench.portal import bench_portal
 from linli.billing.models import Bill
 from linli.billing.services.bill_run import bill_run_commit
-from linli.core.bench.data import analyze, build_community
 from linli.core.bulk import insert_raw
 
 CHILD_ENV = "LINLI_BENCH_CHILD"
@@ -303,19 +305,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _bench_notify(options) -> dict:
-    from linli.core.bench.notify import bench_notify
-
-    return bench_notify(options)
-
-
-def _bench_portal(options) -> dict:
-    from linli.core.bench.portal import bench_portal
-
-    return bench_portal(options)
-
-
-BENCHES = {"billing": bench_billing, "notify": _bench_notify, "portal": _bench_portal}
+BENCHES = {"billing": bench_billing, "notify": bench_notify, "portal": bench_portal}
 # The options handed on to the child process of each bench (all but --database).
 CHILD_OPTIONS = {
     "billing": ("units", "wait_quiet"),
