@@ -1,2 +1,2 @@
 """Owns companies, communities, buildings, units, parking spaces, people, occupancies, estate import.
-May use: core, money (the import also staff scope: TODO issue 15)."""
+May use: core, money; staff scope only through the hook staff register (access.py)."""

@@ -28,9 +28,9 @@ from linli.core import xlsx
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.core.xlsx import ImportRefused, RowError
+from linli.estate.access import community_ids_for
 from linli.estate.import_sheets import BUILDINGS, OCCUPANCIES, PEOPLE, SHEETS, UNITS
 from linli.estate.models import Building, Community, Occupancy, Person, Unit, id_number_index
-from linli.staff.scope import community_ids_for
 
 __all__ = [
     "ImportRefused",
