@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "linli.portal",
     "linli.refunds",
     "linli.console",
+    "linli.demo",
+    "linli.bench",
 ]
 
 MIDDLEWARE = [

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from linli.core import views as core_views
+from linli.demo import views as demo_views
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("console/", admin.site.urls),
     path("pay/", include("linli.payments.urls_pay")),
     path("r/", include("linli.receipts.urls_public")),
+    path("m/account/demo-codes/", demo_views.demo_codes, name="demo-codes"),
     path("m/account/", include("linli.owners.urls")),
     path("m/refunds/", include("linli.refunds.urls_portal")),
     path("m/", include("linli.portal.urls")),

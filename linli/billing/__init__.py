@@ -1,0 +1,2 @@
+"""Owns fee items, standards, meter readings, bill runs, bills, adjustments, late fees, statements.
+May use: ledger, staff, estate, core, money."""

@@ -32,6 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.contrib.filters.admin import RelatedDropdownFilter
 
+from linli.console.exports import queryset_to_xlsx_response
 from linli.core.audit import audit_record, diff, snapshot
 from linli.core.http import client_ip
 from linli.core.models import AuditEvent
@@ -377,8 +378,6 @@ class ScopedAdmin(ModelAdmin):
     # --- export ------------------------------------------------------------------
     @admin.action(description=_("Export selected to Excel"))
     def export_xlsx(self, request, queryset):
-        from linli.console.exports import queryset_to_xlsx_response
-
         return queryset_to_xlsx_response(self, request, queryset)
 
 

@@ -12,14 +12,16 @@ from django.db import models
 from linli.core.crypto import blind_index
 from linli.core.models import AuditEvent
 
+# The estate's community model, by label: core sits below every domain app and imports
+# none of them (the layers contract in pyproject.toml).
+COMMUNITY_MODEL = "estate.Community"
+
 
 def community_id_of(obj: Any) -> int | None:
     """The community an object belongs to, if it has one (directly or via a path)."""
     if obj is None:
         return None
-    from linli.estate.models import Community
-
-    if isinstance(obj, Community):
+    if obj._meta.label == COMMUNITY_MODEL:
         return obj.pk
     for attr in ("community_id", "unit__community_id"):
         value = getattr(obj, attr, None)

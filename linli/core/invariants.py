@@ -2,6 +2,10 @@
 
 Each app declares its own in ``<app>/invariants.py`` with ``@invariant``. A check
 returns how many things it looked at and a list of human-readable violations.
+
+Some references are proved here instead of by a database foreign key (bills' and
+ledger lines' provenance columns): why, which, and the rules are in
+``docs/foreign-keys-in-check.md``.
 """
 
 from __future__ import annotations

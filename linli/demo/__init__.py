@@ -1,1 +1,2 @@
-"""The demo installation that ``linli demo`` loads and serves (see ``data`` and ``serve``)."""
+"""Owns the demo (linli demo, linli paysim): demo estate and data, process supervisor, help page.
+May use: every app; no app uses it."""

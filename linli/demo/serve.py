@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
+from linli.core.tasks import ping
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -191,8 +193,6 @@ def wait_until_ready(supervisor: Supervisor, *, health_url: str, timeout_s: floa
 
 
 def _wait_for_worker(supervisor: Supervisor, deadline: float) -> None:
-    from linli.core.tasks import ping
-
     token = uuid.uuid4().hex
     result = ping(token)
     while result.get() != token:

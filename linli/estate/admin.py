@@ -23,7 +23,6 @@ from linli.estate.models import (
     Unit,
     id_number_index,
 )
-from linli.staff.scope import company_id_for
 
 
 @admin.register(Community)
@@ -32,6 +31,7 @@ class CommunityAdmin(ScopedAdmin):
     list_display = ["name", "code", "company", "city", "district", "phone"]
     search_fields = ["name", "code", "address", "city", "district"]
     # "company" offers choices to a platform superuser only (staff see one company).
+    # ScopedAdmin offers staff only their own company for "company" (console.scoping).
     list_filter = ["company", "city"]
     list_select_related = ["company"]
     readonly_fields = ["portal_poster"]
@@ -42,13 +42,6 @@ class CommunityAdmin(ScopedAdmin):
             return "—"
         return link(reverse("portal_console:poster", args=[obj.pk]),
                     _("Poster with the owner portal's QR code (PDF)"))
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "company" and not request.user.is_superuser:
-            kwargs["queryset"] = db_field.related_model.objects.filter(
-                pk=company_id_for(request.user)
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Building)

@@ -23,8 +23,7 @@ from unfold.widgets import (
     UnfoldBooleanSwitchWidget,
 )
 
-# The dialog helpers of the console's other decision pages (adjustments), not a copy.
-from linli.billing.admin import _back_to, _dialog, _dialog_again
+from linli.console.dialogs import back_to, dialog, dialog_again
 from linli.console.scoping import ReadOnlyAdmin, related_queryset
 from linli.core.http import client_ip
 from linli.estate.models import Occupancy, Unit
@@ -96,12 +95,12 @@ class BindingRequestAdmin(ReadOnlyAdmin):
 
     def _done(self, request, binding, text):
         messages.success(request, text)
-        return _back_to(request, reverse("admin:owners_bindingrequest_change",
+        return back_to(request, reverse("admin:owners_bindingrequest_change",
                                          args=[binding.pk]))
 
     @action(description=_("Approve"), url_path="approve", permissions=["decide"],
             icon="check",
-            dialog=_dialog(_("Link the owner to this unit"), ApproveForm, _("Approve")))
+            dialog=dialog(_("Link the owner to this unit"), ApproveForm, _("Approve")))
     def approve(self, request, form, object_id):
         try:
             binding = binding_request_approve(
@@ -110,13 +109,13 @@ class BindingRequestAdmin(ReadOnlyAdmin):
                 ip=client_ip(request))
         except ValidationError as exc:
             form.add_error("unit", exc.messages)
-            return _dialog_again(request, form, self.approve)
+            return dialog_again(request, form, self.approve)
         except PermissionDenied:
             raise Http404("not found") from None
         return self._done(request, binding, gettext("Approved: the owner now sees this unit."))
 
     @action(description=_("Reject"), url_path="reject", permissions=["decide"], icon="close",
-            dialog=_dialog(_("Reject this request"), RejectForm, _("Reject")))
+            dialog=dialog(_("Reject this request"), RejectForm, _("Reject")))
     def reject(self, request, form, object_id):
         try:
             binding = binding_request_reject(
@@ -124,7 +123,7 @@ class BindingRequestAdmin(ReadOnlyAdmin):
                 reason=form.cleaned_data["reason"], ip=client_ip(request))
         except ValidationError as exc:
             form.add_error("reason", exc.messages)
-            return _dialog_again(request, form, self.reject)
+            return dialog_again(request, form, self.reject)
         except PermissionDenied:
             raise Http404("not found") from None
         return self._done(request, binding, gettext("Rejected; the owner sees your reason."))

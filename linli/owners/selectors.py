@@ -17,7 +17,20 @@ from django.utils import timezone
 from linli.core.validators import MOBILE_RE
 from linli.estate.models import Occupancy, Person
 from linli.owners.models import BindingRequest, NotificationPreference, OwnerSession
-from linli.portal.auth import is_owner
+from linli.staff.models import StaffMember
+
+
+def is_owner(user) -> bool:
+    """A signed-in, active account with no staff role (the portal's and the account
+    pages' rule); answered from ``owner_access``'s cache when this request has one."""
+    access = getattr(user, "_owner_access", False)
+    if access is not False:
+        return access is not None
+    return bool(
+        getattr(user, "is_authenticated", False) and user.is_active
+        and not user.is_staff and not user.is_superuser
+        and getattr(user, "staff", None) is None
+    )
 
 
 def owner_mobile(user) -> str | None:
@@ -65,8 +78,6 @@ def _owner_access(user, *, today: dt.date) -> frozenset[int] | None:
     if not (getattr(user, "is_authenticated", False) and user.is_active
             and not user.is_staff and not user.is_superuser):
         return None
-    from linli.staff.models import StaffMember
-
     username = user.get_username()
     mobile = username if MOBILE_RE.match(username) else None
     # A staff row answers NULL; an occupancy its unit id.

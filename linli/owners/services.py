@@ -33,7 +33,7 @@ from linli.owners.models import (
     Purpose,
     VerificationCode,
 )
-from linli.portal.auth import is_owner
+from linli.owners.selectors import is_owner
 
 # Wrong passwords: free tries per (phone, IP), then a delay doubling from the first value
 # up to the cap; at most IP_FAILURES_PER_HOUR from one IP over all phones.

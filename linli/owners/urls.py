@@ -16,5 +16,4 @@ urlpatterns = [
     path("sessions/<int:session_id>/end/", views.session_end, name="session-end"),
     path("sessions/end-all/", views.signout_everywhere, name="signout-everywhere"),
     path("homes/", views.bindings, name="bindings"),
-    path("demo-codes/", views.demo_codes, name="demo-codes"),
 ]

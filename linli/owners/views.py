@@ -24,10 +24,10 @@ from linli.core.http import client_ip
 from linli.core.validators import mask_mobile
 from linli.estate.models import Community, Unit
 from linli.owners import selectors, services
+from linli.owners.access import is_owner, owner_required
 from linli.owners.bindings import binding_request_create
 from linli.owners.middleware import SEEN_KEY
 from linli.owners.models import BindingRequest, OwnerSession
-from linli.portal.auth import is_owner, owner_required
 
 SMS_AT_KEY = "owners_sms_at"
 NEW_MOBILE_KEY = "owners_new_mobile"
@@ -326,21 +326,4 @@ def bindings(request):
         "values": values,
         "errors": errors,
         "nav": "me",
-    })
-
-
-# --- the demo's help page ------------------------------------------------------------------
-
-
-def demo_codes(request):
-    if not settings.LINLI_DEMO:
-        raise Http404("not a demo")
-    from linli.demo.data import COMPANY_NAME, demo_owners
-    from linli.estate.models import Company
-    from linli.owners.sms import demo_latest_codes
-
-    company = Company.objects.filter(name=COMPANY_NAME).first()
-    return render(request, "owners/demo_codes.html", {
-        "codes": demo_latest_codes(),
-        "owners": demo_owners(company) if company else [],
     })

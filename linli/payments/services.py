@@ -160,18 +160,25 @@ def _refresh_paid_bills(allocations: list[Allocation]) -> None:
             bill.status = status
 
 
-_RECEIPTS: list = []
+# The receipts app sits above payments (it reads payments), so payments cannot import it:
+# receipts registers its issuer here from ``ReceiptsConfig.ready()`` — the one receiver.
+_RECEIPT_ISSUERS: list = []  # of issuer(payment) callables
+
+
+def receipt_issuer_register(issuer) -> None:
+    """The hook for ``linli.receipts``: ``issuer(payment)`` runs inside the transaction
+    that records each payment. Registering the same issuer twice changes nothing."""
+    if issuer not in _RECEIPT_ISSUERS:
+        _RECEIPT_ISSUERS.append(issuer)
 
 
 def _receipt_issuer():
-    """``linli.receipts.services.receipt_issue`` once that app exists (else None)."""
-    if not _RECEIPTS:
-        try:
-            from linli.receipts.services import receipt_issue
-        except ImportError:
-            receipt_issue = None
-        _RECEIPTS.append(receipt_issue)
-    return _RECEIPTS[0]
+    """The registered receipt issuer. None registered means the receipts app is missing
+    from INSTALLED_APPS: refuse to record a payment without its receipt."""
+    if len(_RECEIPT_ISSUERS) != 1:
+        raise RuntimeError(
+            f"expected one receipt issuer (linli.receipts), found {len(_RECEIPT_ISSUERS)}")
+    return _RECEIPT_ISSUERS[0]
 
 
 def payment_lines(payment: Payment, allocations: list[Allocation], excess_fen: int) -> list:

@@ -1,4 +1,5 @@
 """Local payment-gateway simulators (模拟网关) that speak the real protocols.
+May use: nothing of linli (a stand-alone tool; payments, portal, bench and demo use it).
 
 WeChat Pay API v3 (``wechat/``) and Alipay OpenAPI with RSA2 (``alipay/``), each a WSGI
 application in a package split by protocol area; ``server.py`` mounts both on one port.

@@ -31,6 +31,7 @@ from linli.billing.models import Bill, BillAdjustment
 from linli.billing.selectors import CHARGE_REDUCING, late_fee_due_fen, with_balances
 from linli.estate.models import Unit
 from linli.money import format_fen
+from linli.owners.selectors import owner_access
 from linli.payments.models import (
     MerchantAccount,
     Payment,
@@ -49,8 +50,6 @@ def owner_unit_ids(user) -> frozenset[int]:
     request's user: the owners app's rule (``owner_access``: current occupancies of the
     owner's mobile number; binding requests become occupancies once staff approve them),
     read once per request together with ``owner_required``'s "is this an owner"."""
-    from linli.owners.selectors import owner_access
-
     return owner_access(user) or frozenset()
 
 

@@ -12,8 +12,8 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from linli.estate.models import Community
+from linli.owners.access import owner_required
 from linli.portal import selectors
-from linli.portal.auth import owner_required
 from linli.receipts.models import Receipt
 from linli.receipts.pdf import receipt_pdf
 from linli.receipts.views import verify_url

@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from linli.core.http import public_url
 from linli.money import parse_yuan
+from linli.owners.access import owner_required
 from linli.payments.gateways.base import PayMode
 from linli.payments.models import Channel, MerchantAccount, PaymentOrder
 from linli.payments.orders import OrderError
@@ -42,7 +43,6 @@ from linli.payments.wechat_oauth import (
 )
 from linli.paysim.wechat import jsapi_page_url
 from linli.portal import selectors
-from linli.portal.auth import owner_required
 from linli.portal.paymodes import VIA_QR, remember_openid, wants_qr, wechat_openid
 from linli.portal.services import options_for, order_refresh, portal_order_create
 from linli.receipts.views import verify_url

@@ -6,3 +6,11 @@ class ReceiptsConfig(AppConfig):
     name = "linli.receipts"
     label = "receipts"
     verbose_name = _("Receipts")
+
+    def ready(self):
+        # Payments sit below receipts and cannot import them: this is the one receiver of
+        # payments' receipt hook (imports here, not at the top: apps.py loads before models).
+        from linli.payments.services import receipt_issuer_register
+        from linli.receipts.services import receipt_issue
+
+        receipt_issuer_register(receipt_issue)

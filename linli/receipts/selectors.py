@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.urls import reverse
+from django.utils.html import format_html
 
-from linli.console.html import link as _link
 from linli.receipts.models import Receipt
 
 
@@ -26,4 +26,6 @@ def receipt_pdf_link(payment) -> str:
     receipt = receipt_of(payment)
     if receipt is None:
         return "—"
-    return _link(receipt_pdf_url(receipt), f"PDF {receipt.number}")
+    # The console's link markup (console.html.link); receipts sit below the console.
+    return format_html('<a class="text-primary-600 underline" href="{}">{}</a>',
+                       receipt_pdf_url(receipt), f"PDF {receipt.number}")

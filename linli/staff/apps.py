@@ -10,6 +10,10 @@ class StaffConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from linli.estate.access import community_scope_register
         from linli.staff.roles import sync_role_groups
+        from linli.staff.scope import community_ids_for
 
         post_migrate.connect(sync_role_groups, sender=self)
+        # The estate sits below staff: its services ask for scope through this hook.
+        community_scope_register(community_ids_for)

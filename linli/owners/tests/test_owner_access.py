@@ -12,8 +12,7 @@ from django.utils import timezone
 
 from linli import testing as t
 from linli.estate.models import Occupancy
-from linli.owners.selectors import owner_access, owner_unit_ids
-from linli.portal.auth import is_owner
+from linli.owners.selectors import is_owner, owner_access, owner_unit_ids
 from linli.staff.models import Role
 
 pytestmark = pytest.mark.django_db

@@ -87,7 +87,7 @@ def test_notification_choices_are_kept(client, outbox):
 
 
 def test_the_demo_page_exists_only_in_the_demo(client, settings, tmp_path):
-    url = reverse("owners:demo-codes")
+    url = reverse("demo-codes")
     settings.LINLI_DEMO = False
     assert client.get(url).status_code == 404
     assert 'id="demo-codes"' not in client.get(reverse("owners:signin")).content.decode()
@@ -106,6 +106,6 @@ def test_the_demo_page_lists_demo_owners_to_try(client, settings, estate):
     settings.LINLI_DEMO = True
     Company.objects.filter(pk=estate["company_a"].pk).update(name=COMPANY_NAME)
     Unit.objects.update(status=Unit.Status.OCCUPIED)  # the demo lists owners living there
-    page = client.get(reverse("owners:demo-codes")).content.decode()
+    page = client.get(reverse("demo-codes")).content.decode()
     assert estate["a1_person"].mobile in page and estate["a2_person"].mobile in page
     assert estate["b1_person"].mobile not in page

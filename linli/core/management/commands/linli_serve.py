@@ -1,3 +1,5 @@
+"""``linli serve``: the web site under gunicorn (``linli.core.serve``)."""
+
 from __future__ import annotations
 
 import os
@@ -5,17 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-
-def gunicorn_argv(*, host: str, port: int, workers: int) -> list[str]:
-    return [
-        sys.executable, "-m", "gunicorn", "linli.wsgi:application",
-        "--bind", f"{host}:{port}",
-        "--workers", str(workers),
-        "--worker-class", "sync",
-        "--no-control-socket",
-        "--access-logfile", "-",
-        "--timeout", "60",
-    ]
+from linli.core.serve import gunicorn_argv
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from linli.core.management.commands.linli_serve import gunicorn_argv
+from linli.core.serve import gunicorn_argv
 
 HOST = "127.0.0.1"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
+from linli.paysim.server import main
+
 
 class Command(BaseCommand):
     help = "Run the local payment-gateway simulators (WeChat Pay v3, Alipay), not real money."
@@ -15,6 +17,4 @@ class Command(BaseCommand):
 
     def run_from_argv(self, argv):
         # Everything after ``linli paysim`` belongs to the simulator's own parser.
-        from linli.paysim.server import main
-
         main(argv[2:])

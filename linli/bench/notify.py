@@ -35,9 +35,14 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count
 
-from linli.core.bench import data
-from linli.core.bench.server import LiveServer
-from linli.core.loadgen import LoadResult, Req, fire
+from linli.bench import data
+from linli.bench.loadgen import LoadResult, Req, fire
+from linli.bench.server import LiveServer
+from linli.ledger.models import JournalEntry
+from linli.payments.models import GatewayTransaction, MerchantAccount, Payment, PaymentOrder
+from linli.paysim.common import Dispatcher
+from linli.paysim.wechat import Order, WeChatSim
+from linli.receipts.models import Receipt
 
 SEED = 20260401
 
@@ -85,9 +90,6 @@ def bench_notify(options) -> dict:
 
 def _wechat_account(community):
     """A merchant account whose keys the WeChat simulator issued (as the demo sets one up)."""
-    from linli.payments.models import MerchantAccount
-    from linli.paysim.common import Dispatcher
-    from linli.paysim.wechat import WeChatSim
 
     sim = WeChatSim(dispatcher=Dispatcher(), public_url="http://127.0.0.1:9")
     sim.hold_notifications()  # keep every notification: the bench sends them itself
@@ -101,7 +103,6 @@ def _wechat_account(community):
 def notification_deliveries(sim, account, orders) -> list:
     """The simulator's TRANSACTION.SUCCESS notification for each order (as the
     simulator's deliveries, which sign themselves), each twice, in a seeded random order."""
-    from linli.paysim.wechat import Order
 
     cfg = account.config()
     now = sim.clock()
@@ -145,9 +146,6 @@ def send_in_rounds(base_url: str, path: str, deliveries: list, *, concurrency: i
 
 def outcome_counts(community_id: int, orders: int) -> dict:
     """What the notifications left in the database, per order."""
-    from linli.ledger.models import JournalEntry
-    from linli.payments.models import GatewayTransaction, Payment, PaymentOrder
-    from linli.receipts.models import Receipt
 
     payments = Payment.objects.filter(community_id=community_id).count()
     per_order = Counter(GatewayTransaction.objects.filter(community_id=community_id)

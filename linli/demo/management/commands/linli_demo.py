@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils.translation import gettext as _
 
-from linli.core.management.commands.linli_serve import gunicorn_argv
+from linli.core.serve import gunicorn_argv
 from linli.demo.data import DEMO_PASSWORD, DemoRefused, DemoSummary, load_demo
 from linli.demo.payments import provision_demo_merchants
 from linli.demo.serve import (

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from linli.core.loadgen import Req, fire, fire_wrk, wrk_path
+from linli.bench.loadgen import Req, fire, fire_wrk, wrk_path
 
 
 @pytest.fixture

@@ -1,3 +1,6 @@
+"""The audit log page (the core app's ``AuditEvent``): it lives with the console because
+it is cut by staff scope, and core imports no domain app."""
+
 from __future__ import annotations
 
 from django.contrib import admin

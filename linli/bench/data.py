@@ -29,10 +29,13 @@ from linli.billing.models import (
     FeeItem,
     StandardRate,
 )
+from linli.billing.selectors import late_fee_due_fen, with_balances
 from linli.billing.services.bill_run import BILL_FIELDS, ISSUE_KIND, bill_run_commit, issue_lines
 from linli.core.bulk import insert_rows
 from linli.estate.models import Building, Community, Company, Occupancy, ParkingSpace, Person, Unit
 from linli.ledger.services import post_entry
+from linli.payments.models import PaymentOrder, PaymentOrderBill
+from linli.payments.orders import new_out_trade_no
 
 UNITS_PER_BUILDING = 200
 CHUNK = 5000
@@ -253,9 +256,6 @@ def open_orders(community: Community, account) -> list:
     """One open payment order per unit for all of that unit's open bills, amounts
     computed as ``order_create`` computes them (principal owed + late fee as of today),
     written with ``bulk_create``. Returns the orders (with ids)."""
-    from linli.billing.selectors import late_fee_due_fen, with_balances
-    from linli.payments.models import PaymentOrder, PaymentOrderBill
-    from linli.payments.orders import new_out_trade_no
 
     today, now = timezone.localdate(), timezone.now()
     expires = now + dt.timedelta(hours=2)

@@ -30,9 +30,9 @@ from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.urls import NoReverseMatch, reverse
 
-from linli.core.bench import data
-from linli.core.bench.server import LiveServer
-from linli.core.loadgen import Req, fire, fire_wrk, wrk_path
+from linli.bench import data
+from linli.bench.loadgen import Req, fire, fire_wrk, wrk_path
+from linli.bench.server import LiveServer
 
 MONTHS = 12
 WARM_UP_S = 3.0
