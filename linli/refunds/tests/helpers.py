@@ -109,3 +109,9 @@ class World:
 
 def refund_entries() -> list[JournalEntry]:
     return list(JournalEntry.objects.filter(kind="refund"))
+
+
+def reserved_accounts(application) -> dict:
+    """The lines of the entry that set an approved application's amount aside."""
+    entry = JournalEntry.objects.get(business_key=f"refund_reserve:app{application.pk}")
+    return {(line.account, line.side): line.amount_fen for line in entry.lines.all()}

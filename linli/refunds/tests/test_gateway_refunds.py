@@ -136,7 +136,7 @@ def test_abnormal_refund_goes_back_to_staff_and_ledger_waits(wechat_sim, sink):
     application.refresh_from_db()
     assert application.status == A.ATTENTION
     assert application.attention_reason  # the gateway's reason, for staff
-    assert JournalEntry.objects.count() == entries_before
+    assert JournalEntry.objects.count() == entries_before  # only the reservation so far
     assert bills["next"].__class__.objects.get(pk=bills["next"].pk).status == "paid"
     check_ok()
     # The cashier pays it back in cash: now, and only now, the ledger moves.
@@ -146,7 +146,7 @@ def test_abnormal_refund_goes_back_to_staff_and_ledger_waits(wechat_sim, sink):
     assert payout.status == P.ABANDONED and cash.status == P.SUCCESS
     [entry] = refund_entries()
     assert {(ln.account, ln.side) for ln in entry.lines.all()} == {
-        (chart.REVENUE, "D"), (chart.CASH, "C")}
+        (chart.REFUNDS_PAYABLE, "D"), (chart.CASH, "C")}
     assert RefundApplication.objects.get(pk=application.pk).status == A.REFUNDED
     check_ok()
 
