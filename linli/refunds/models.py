@@ -241,6 +241,8 @@ class RefundPayout(models.Model):
     # Payouts that hold part of the payment: money gone, or possibly going.
     HOLDING = (Status.PENDING, Status.PROCESSING, Status.SUCCESS, Status.ABNORMAL)
     IN_FLIGHT = (Status.PENDING, Status.PROCESSING)
+    # Money gone out of the channel's account: paid, or paid although given up (twice).
+    CHANNEL_PAID = (Status.SUCCESS, Status.LATE_SUCCESS)
 
     community = models.ForeignKey("estate.Community", verbose_name=_("community"),
                                   on_delete=models.PROTECT, related_name="+")

@@ -38,7 +38,13 @@ def months(today: dt.date | None = None) -> dict[str, str]:
 
 
 def check_ok() -> None:
-    call_command("linli_check", stdout=io.StringIO())  # SystemExit(1) on any violation
+    """``linli check`` passes (else the failure says which invariants and why)."""
+    out = io.StringIO()
+    try:
+        call_command("linli_check", stdout=out)
+    except SystemExit as exc:
+        failed = [line for line in out.getvalue().splitlines() if "FAIL" in line or "✗" in line]
+        raise AssertionError("linli check failed:\n" + "\n".join(failed)) from exc
 
 
 class World:
@@ -99,6 +105,16 @@ class World:
         applied = trade_apply(account, status, source="test")
         assert applied.payment is not None, applied
         return applied.payment
+
+    def topup_online(self, unit, amount_fen: int):
+        """A prepaid top-up (预存) paid at the sandbox."""
+        payer = User.objects.filter(username="refund-payer").first() or \
+            User.objects.create_superuser("refund-payer", "p@example.com", t.PASSWORD)
+        order = order_create(payer=payer, channel=Channel.SANDBOX, mode="sandbox",
+                             idempotency_key=f"refund-topup-{next(_keys)}", unit=unit,
+                             topup_fen=amount_fen)
+        status = gateway_for(self.account.config()).pay(order.out_trade_no)
+        return trade_apply(self.account, status, source="test").payment
 
     def pay_cash(self, unit, bills, amount_fen: int | None = None):
         return payment_record(
