@@ -145,7 +145,7 @@ def _check_room(payment: Payment, amount_fen: int) -> None:
     if held + amount_fen > payment.amount_fen:
         raise RefundError(
             _("Refused: %(held)s of this payment is already refunded or being refunded; "
-              "%(amount)s more would pass its total.")
+              "another %(amount)s would pass what was paid.")
             % {"held": format_fen(held), "amount": format_fen(amount_fen)})
 
 

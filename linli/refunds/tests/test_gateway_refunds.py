@@ -205,7 +205,7 @@ def test_two_partial_refunds_of_60_on_100_at_once(wechat_sim, sink):
     outcomes = in_threads(2, lambda i: refund_execute([first.pk, second.pk][i]))
     assert sorted(type(o).__name__ for o in outcomes) == ["NoneType", "RefundPayout"]
     refused = RefundApplication.objects.get(status=A.ATTENTION)
-    assert "would pass its total" in refused.attention_reason
+    assert "¥60.00" in refused.attention_reason  # the reason, in yuan
     order_no = RefundPayout.objects.get().order.out_trade_no
     assert sum(r.refund for r in sim_refunds(wechat_sim, order_no)) == 6000
     assert len(sim_refunds(wechat_sim, order_no)) == 1
