@@ -14,6 +14,7 @@ from linli.ledger import chart
 from linli.ledger.selectors import account_balance, balances_by_unit
 from linli.payments.models import Channel, PrepaidWallet
 from linli.payments.services import prepaid_deposit, prepaid_pay_bills
+from linli.refunds.actions import allowed
 from linli.refunds.duplicates import (
     duplicate_approve_write_off,
     duplicate_ask_write_off,
@@ -234,4 +235,28 @@ def test_cancelling_an_approved_counter_refund_releases_what_was_set_aside():
     with pytest.raises(RefundError, match="not approved"):
         refund_record_counter(acting_user=world.cashier, application=application,
                               channel=Channel.CASH)
+    check_ok()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_abnormal_refund_retried_asks_again_with_the_same_number(wechat_sim, sink):
+    world = wechat_world(wechat_sim, sink)
+    unit, owner, bills, payment = paid(world)
+    application = approved(world, owner, payment, {bills["next"].pk: 10000})
+    payout = refund_execute(application.pk)
+    wechat_sim.set_refund_status(payout.out_refund_no, "ABNORMAL")  # notification lost
+    janitor_run(now=timezone.now() + dt.timedelta(minutes=2))
+    application.refresh_from_db()
+    assert application.status == A.ATTENTION and application.attention_reason
+    assert {"retry", "pay_at_counter"} <= allowed(world.manager, application)
+    assert "cancel" not in allowed(world.manager, application)  # money may still go
+    with pytest.raises(RefundError, match="failed again"):  # still abnormal at WeChat
+        refund_retry(acting_user=world.manager, application=application)
+    wechat_sim.set_refund_status(payout.out_refund_no, "SUCCESS")  # fixed at the platform
+    again = refund_retry(acting_user=world.manager, application=application)
+    assert again.pk == payout.pk and again.status == P.SUCCESS
+    assert len(sim_refunds(wechat_sim, payout.order.out_trade_no)) == 1
+    assert RefundApplication.objects.get(pk=application.pk).status == A.REFUNDED
+    assert payable(world) == 0
     check_ok()
