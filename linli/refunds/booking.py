@@ -41,8 +41,8 @@ from linli.ledger import postings
 from linli.ledger.models import JournalEntry
 from linli.ledger.services import book_memo, post_entry, reverse_entry
 from linli.money import format_fen
+from linli.payments import services as payment_services
 from linli.payments.models import Channel, PrepaidMovement, PrepaidWallet
-from linli.payments.services import _wallet_move
 from linli.refunds.models import (
     DuplicateRefund,
     RefundApplication,
@@ -55,6 +55,19 @@ from linli.refunds.selectors import bill_refunded_fen
 
 LOCK_ORDER = ("payment orders by id", "refund payment", "refund application", "refund payout",
               "bills by id", "prepaid wallet", "number sequences")
+
+
+def prepaid_move(*, unit, delta_fen: int, kind: str, payment, acting_user,
+                 business_key: str = "") -> None:
+    """Move money into (+) or out of (−) a unit's prepaid balance, under the wallet's row
+    lock (payments' service; it is being made public as ``prepaid_move``)."""
+    public = getattr(payment_services, "prepaid_move", None)
+    if public is not None:
+        public(unit=unit, delta_fen=delta_fen, kind=kind, payment=payment,
+               acting_user=acting_user, business_key=business_key)
+    else:
+        payment_services._wallet_move(unit, delta_fen, kind, payment, acting_user,
+                                      business_key=business_key)
 
 
 class SourceGone(Exception):
@@ -98,9 +111,9 @@ def reserve(application: RefundApplication, *, acting_user=None) -> None:
                 _("The prepaid balance is %(balance)s now, less than the %(amount)s to "
                   "refund: it was spent meanwhile.")
                 % {"balance": format_fen(balance), "amount": format_fen(prepaid_fen)})
-        _wallet_move(application.unit, -prepaid_fen, PrepaidMovement.Kind.REFUND,
-                     application.payment, acting_user,
-                     business_key=reserve_key(application.pk))
+        prepaid_move(unit=application.unit, delta_fen=-prepaid_fen,
+                     kind=PrepaidMovement.Kind.REFUND, payment=application.payment,
+                     acting_user=acting_user, business_key=reserve_key(application.pk))
     post_entry(
         community_id=application.community_id, business_key=reserve_key(application.pk),
         kind=postings.kind_of(postings.refund_approved),
@@ -123,9 +136,9 @@ def unreserve(application: RefundApplication, *, acting_user) -> None:
     prepaid_fen = sum(line.amount_fen for line in application.lines.all()
                       if line.basis == RefundLine.Basis.PREPAID)
     if prepaid_fen:
-        _wallet_move(application.unit, prepaid_fen, PrepaidMovement.Kind.REFUND,
-                     application.payment, acting_user,
-                     business_key=f"refund_cancel:app{application.pk}")
+        prepaid_move(unit=application.unit, delta_fen=prepaid_fen,
+                     kind=PrepaidMovement.Kind.REFUND, payment=application.payment,
+                     acting_user=acting_user, business_key=f"refund_cancel:app{application.pk}")
     reverse_entry(entry=entry, posted_by=acting_user, memo=book_memo(
         gettext_lazy("Refund application #%(application)s cancelled"),
         application=application.pk))
@@ -140,8 +153,9 @@ def book_success(payout: RefundPayout, *, acting_user=None) -> None:
     lock_bills(bill_ids)
     reserve(application, acting_user=acting_user)  # approved before reservations existed
     if payout.channel == Channel.PREPAID:
-        _wallet_move(application.unit, payout.amount_fen, PrepaidMovement.Kind.REFUND,
-                     application.payment, acting_user, business_key=refund_entry_key(payout))
+        prepaid_move(unit=application.unit, delta_fen=payout.amount_fen,
+                     kind=PrepaidMovement.Kind.REFUND, payment=application.payment,
+                     acting_user=acting_user, business_key=refund_entry_key(payout))
     post_entry(
         community_id=payout.community_id, business_key=refund_entry_key(payout),
         kind=postings.kind_of(postings.refund_paid_out),

@@ -28,7 +28,7 @@ from linli.ledger import postings
 from linli.ledger.services import book_memo, post_entry
 from linli.money import format_fen
 from linli.payments.models import Channel, PrepaidMovement, PrepaidWallet
-from linli.payments.services import _wallet_move
+from linli.refunds.booking import prepaid_move
 from linli.refunds.models import APPROVER_RANK, DuplicateRefund
 from linli.refunds.services import RefundError, _is_staff, _role
 from linli.staff.models import Role
@@ -97,8 +97,9 @@ def duplicate_from_prepaid(*, acting_user, duplicate: DuplicateRefund) -> Duplic
         raise RefundError(_("The prepaid balance is %(balance)s, less than the %(amount)s "
                             "owed back.") % {"balance": format_fen(balance),
                                              "amount": format_fen(duplicate.amount_fen)})
-    _wallet_move(duplicate.unit, -duplicate.amount_fen, PrepaidMovement.Kind.REFUND, None,
-                 acting_user, business_key=f"refund_duplicate:{duplicate.payout.out_refund_no}")
+    prepaid_move(unit=duplicate.unit, delta_fen=-duplicate.amount_fen,
+                 kind=PrepaidMovement.Kind.REFUND, payment=None, acting_user=acting_user,
+                 business_key=f"refund_duplicate:{duplicate.payout.out_refund_no}")
     _post(duplicate, acting_user, how="prepaid", lines=postings.refund_duplicate_recovered(
         channel=Channel.PREPAID, unit_id=duplicate.unit_id, amount_fen=duplicate.amount_fen))
     return _close(duplicate, acting_user, D.FROM_PREPAID, "taken from the prepaid balance",
