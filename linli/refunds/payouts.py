@@ -305,7 +305,7 @@ def refund_retry(*, acting_user, application: RefundApplication) -> RefundPayout
 
 @transaction.atomic
 def _retry_target(application: RefundApplication) -> RefundPayout | None:
-    Payment.objects.select_for_update().filter(pk=application.payment_id).first()
+    payment = Payment.objects.select_for_update().get(pk=application.payment_id)
     locked = RefundApplication.objects.select_for_update().get(pk=application.pk)
     if locked.status != A.ATTENTION:
         raise RefundError(_("Only a refund that needs staff can be retried."))
@@ -316,6 +316,7 @@ def _retry_target(application: RefundApplication) -> RefundPayout | None:
     last = payouts.first()
     if last is None or last.status != S.FAILED or last.refund_id:
         return None  # nothing sent, or closed by the gateway for good: a new payout
+    _check_room(payment, last.amount_fen)
     last.status, last.finished_at = S.PENDING, None
     last.save(update_fields=["status", "finished_at"])
     locked.status = A.PAYING

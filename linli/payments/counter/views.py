@@ -16,12 +16,11 @@ console page.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -32,8 +31,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from linli.billing.models import Bill
-from linli.billing.services.status import lock_bills
 from linli.billing.statement import bill_label
 from linli.estate.models import Unit
 from linli.money import format_fen
@@ -45,10 +42,17 @@ from linli.payments.counter.forms import (
     SearchForm,
 )
 from linli.payments.counter.scan import scan_channels
+from linli.payments.counter.services import (
+    BillsChanged,
+    Change,
+    Plan,
+    counter_pay,
+    counter_plan,
+)
 from linli.payments.counter.takings import user_label
 from linli.payments.models import Channel, Payment, PaymentAllocation
 from linli.payments.orders import orders_close_for_bills
-from linli.payments.services import PaymentError, payment_record, prepaid_deposit
+from linli.payments.services import PaymentError, prepaid_deposit
 from linli.staff.models import Role
 from linli.staff.scope import communities_for, community_ids_for, require_community_in_scope
 
@@ -149,119 +153,22 @@ def _results_table(hits: list[sel.UnitHit]) -> dict:
 # --- the unit: what it owes, paying, depositing -------------------------------------------------
 
 
-@dataclass
-class Change:
-    """A ticked bill that costs something else now than when the page was shown."""
-
-    label: str
-    seen_fen: int | None
-    now_fen: int
-
-    @property
-    def text(self) -> str:
-        if self.now_fen == 0:
-            return _("%(bill)s: settled or cancelled meanwhile, nothing is owed on it now.") % {
-                "bill": self.label}
-        if self.seen_fen is None:
-            return _("%(bill)s: now %(now)s.") % {"bill": self.label,
-                                                 "now": format_fen(self.now_fen)}
-        return _("%(bill)s: was %(seen)s, now %(now)s.") % {
-            "bill": self.label, "seen": format_fen(self.seen_fen), "now": format_fen(self.now_fen)}
-
-
-class BillsChanged(Exception):
-    def __init__(self, changes: list[Change]) -> None:
-        super().__init__("bills changed")
-        self.changes = changes
-
-
-@dataclass
-class Plan:
-    """What confirming would record, as the server computes it."""
-
-    dues: list[sel.BillDue]
-    channel: str
-    received_fen: int
-    due_fen: int
-    amount_fen: int  # the payment recorded
-    change_fen: int  # cash handed back
-    excess_fen: int  # kept as the unit's prepaid balance
-    short_fen: int  # still owed on the ticked bills afterwards
-
-    @property
-    def bill_ids(self) -> list[int]:
-        return [d.bill.pk for d in self.dues]
-
-
-def make_plan(dues: list[sel.BillDue], *, channel: str, received_fen: int,
-              keep_change: bool) -> Plan:
-    due_fen = sum(d.due_fen for d in dues)
-    if channel == Channel.CASH and received_fen > due_fen and not keep_change:
-        amount_fen, change_fen = due_fen, received_fen - due_fen
-    else:
-        amount_fen, change_fen = received_fen, 0
-    return Plan(dues=dues, channel=channel, received_fen=received_fen, due_fen=due_fen,
-                amount_fen=amount_fen, change_fen=change_fen,
-                excess_fen=max(amount_fen - due_fen, 0), short_fen=max(due_fen - amount_fen, 0))
-
-
-def _changes(unit: Unit, ids: list[int], now: list[sel.BillDue], seen: dict[int, int]
-             ) -> list[Change]:
-    now_fen = {d.bill.pk: d.due_fen for d in now}
-    labels = {d.bill.pk: d.label for d in now}
-    missing = [i for i in ids if i not in labels]
-    if missing:
-        labels |= sel.bill_labels(unit, missing)
-    return [Change(labels.get(i, f"#{i}"), seen.get(i), now_fen.get(i, 0))
-            for i in ids if seen.get(i) != now_fen.get(i, 0)]
-
-
 def _check(unit: Unit, form: CounterPayForm, today: dt.date) -> Plan:
     """The plan for the posted form, or ``BillsChanged``/``PaymentError``."""
-    ids = form.cleaned_data["bills"]
-    if not ids:
-        raise PaymentError(_("Tick at least one bill to pay. To keep money as prepaid balance "
-                             "without paying a bill, use the prepaid deposit below."))
-    if Bill.objects.filter(pk__in=ids, unit_id=unit.pk).count() != len(ids):
-        raise PaymentError(_("Some of the ticked bills are not bills of this unit; "
-                             "nothing was recorded."))
-    dues = sel.open_bills(unit, as_of=today, bill_ids=ids)
-    changes = _changes(unit, ids, dues, form.seen_fen())
-    if changes:
-        raise BillsChanged(changes)
     data = form.cleaned_data
-    return make_plan(dues, channel=data["channel"], received_fen=data["received"],
-                     keep_change=data["keep_change"])
+    return counter_plan(unit, bill_ids=data["bills"], seen_fen=form.seen_fen(),
+                        channel=data["channel"], received_fen=data["received"],
+                        keep_change=data["keep_change"], today=today)
 
 
 def _record(request: HttpRequest, unit: Unit, form: CounterPayForm, today: dt.date
             ) -> Payment:
-    """Record the payment under the bills' locks, after checking again that nothing
-    changed; the same key again returns the payment already recorded."""
-    key = _pay_key(unit, form.cleaned_data["key"])
     data = form.cleaned_data
-    try:
-        with transaction.atomic():
-            lock_bills(data["bills"])
-            done = _recorded(key)
-            if done is not None:
-                return done
-            plan = _check(unit, form, today)
-            note = ""
-            if plan.change_fen:
-                note = _("Received %(received)s in cash, change %(change)s") % {
-                    "received": format_fen(plan.received_fen),
-                    "change": format_fen(plan.change_fen)}
-            return payment_record(
-                acting_user=request.user, unit=unit, channel=plan.channel,
-                amount_fen=plan.amount_fen, bill_ids=plan.bill_ids, idempotency_key=key,
-                reference=data["reference"], payer_name=data["payer_name"], note=note,
-            )
-    except IntegrityError:
-        done = _recorded(key)  # the same form sent twice at once: the other one recorded it
-        if done is None:
-            raise
-        return done
+    return counter_pay(
+        acting_user=request.user, unit=unit, idempotency_key=_pay_key(unit, data["key"]),
+        bill_ids=data["bills"], seen_fen=form.seen_fen(), channel=data["channel"],
+        received_fen=data["received"], keep_change=data["keep_change"],
+        reference=data["reference"], payer_name=data["payer_name"], today=today)
 
 
 def _payer_name(unit: Unit, today: dt.date) -> str:
