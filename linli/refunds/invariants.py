@@ -209,10 +209,12 @@ def refunds_shift_cash() -> tuple[int, list[str]]:
         shift[key] += fen
         keys[f"refund_duplicate_recovered:{no}"] = key
     ledger: dict[tuple, int] = defaultdict(int)
-    for business_key, side, fen in JournalLine.objects.filter(
-            account=chart.CASH, entry__business_key__in=list(keys)).values_list(
-            "entry__business_key", "side", "amount_fen").iterator():
-        ledger[keys[business_key]] += fen if side == JournalLine.DEBIT else -fen
+    # Every cash line once (no IN list of every key: the ledger may be large).
+    for business_key, side, fen in JournalLine.objects.filter(account=chart.CASH).values_list(
+            "entry__business_key", "side", "amount_fen").iterator(chunk_size=5000):
+        key = keys.get(business_key)
+        if key is not None:
+            ledger[key] += fen if side == JournalLine.DEBIT else -fen
     violations = [f"community #{k[0]} cashier #{k[1]} on {k[2]}: 交班表 cash "
                   f"{format_fen(shift[k])}, ledger {format_fen(ledger.get(k, 0))}"
                   for k in sorted(shift, key=str) if shift[k] != ledger.get(k, 0)]
