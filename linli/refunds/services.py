@@ -209,7 +209,7 @@ def refund_approve(*, acting_user, application: RefundApplication,
     if application.status not in (S.SUBMITTED, S.AWAITING_SECOND):
         raise RefundError(_("This application is not awaiting approval."))
     second = application.status == S.AWAITING_SECOND
-    _check_approver(acting_user, application, second=second)
+    _check_approver(acting_user, application)
     now = timezone.now()
     if not second:
         application.first_approver, application.first_approved_at = acting_user, now
@@ -247,7 +247,7 @@ def approval_refusal(user, application: RefundApplication) -> str:
     return ""
 
 
-def _check_approver(user, application: RefundApplication, *, second: bool) -> None:
+def _check_approver(user, application: RefundApplication) -> None:
     refusal = approval_refusal(user, application)
     if refusal:
         raise RefundError(refusal)
