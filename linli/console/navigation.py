@@ -52,6 +52,7 @@ GROUPS = [
         (_("Refund applications"), "currency_exchange", "admin:refunds_refundapplication_changelist", "refunds.view_refundapplication"),
         (_("Refund payouts"), "undo", "admin:refunds_refundpayout_changelist", "refunds.view_refundpayout"),
         (_("Refund vouchers"), "receipt_long", "admin:refunds_refundvoucher_changelist", "refunds.view_refundvoucher"),
+        (_("Refunds paid twice"), "report", "admin:refunds_duplicaterefund_changelist", "refunds.view_duplicaterefund"),
         (_("Refund policies"), "policy", "admin:refunds_refundpolicy_changelist", "refunds.view_refundpolicy"),
     ]),
     (_("Messages"), [

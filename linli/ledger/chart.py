@@ -24,6 +24,8 @@ CLEARING_WECHAT = "1121"      # 微信支付待清算
 CLEARING_ALIPAY = "1122"      # 支付宝待清算
 CLEARING_SANDBOX = "1129"     # 模拟支付 (demo only, not real money)
 RECEIVABLE = "1131"           # 应收物业费, by unit
+OTHER_RECEIVABLE = "1221"     # 其他应收款, by unit: money a unit owes back (a refund paid
+                              # twice: another way, then late by the channel)
 SUSPENSE_OLD = "1199"         # retired: suspense was kept as an asset before 2026-12
 PREPAID = "2203"              # 预收款 (预存款), by unit
 DEPOSITS_HELD = "2241"        # 押金, by unit
@@ -34,6 +36,7 @@ REVENUE = "6001"              # 物业收费收入, by fee item
 LATE_FEE_INCOME = "6051"      # 滞纳金收入
 WAIVERS = "6401"              # 减免 (contra revenue)
 DISCOUNTS = "6402"            # 折扣 (contra revenue)
+REFUND_LOSSES = "6711"        # 营业外支出—退款损失: a refund paid twice, written off
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ CHART: dict[str, Account] = {
         Account(CLEARING_ALIPAY, _("Alipay clearing"), ASSET),
         Account(CLEARING_SANDBOX, _("Sandbox clearing (not real money)"), ASSET),
         Account(RECEIVABLE, _("Fees receivable"), ASSET, needs_unit=True),
+        Account(OTHER_RECEIVABLE, _("Other receivables"), ASSET, needs_unit=True),
         Account(SUSPENSE_OLD, _("Suspense (retired)"), ASSET),
         Account(PREPAID, _("Prepaid balances"), LIABILITY, needs_unit=True),
         Account(DEPOSITS_HELD, _("Deposits held"), LIABILITY, needs_unit=True),
@@ -68,6 +72,7 @@ CHART: dict[str, Account] = {
         Account(LATE_FEE_INCOME, _("Late-fee income"), INCOME),
         Account(WAIVERS, _("Waivers"), EXPENSE, needs_fee_item=True),
         Account(DISCOUNTS, _("Discounts"), EXPENSE, needs_fee_item=True),
+        Account(REFUND_LOSSES, _("Refund losses written off"), EXPENSE),
     )
 }
 

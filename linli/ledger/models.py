@@ -76,6 +76,9 @@ ENTRY_KINDS = {
     "refund_reserve": _("Refund set aside"),
     "refund": _("Refund"),
     "refund_paid": _("Refund paid out"),
+    "refund_duplicate": _("Refund paid twice"),
+    "refund_duplicate_recovered": _("Refund paid twice: recovered"),
+    "refund_duplicate_write_off": _("Refund paid twice: written off"),
 }
 
 

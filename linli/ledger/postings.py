@@ -209,24 +209,25 @@ def refund_paid_from_payable(*, channel: str, amount_fen: int) -> list[Line]:
             _channel_line(CREDIT, channel, amount_fen, None)]
 
 
-@rule(kind="refund",
-      event="An approved refund of bill lines has been paid out: revenue per fee item (or "
-            "deposits held for a deposit) is debited, the channel's account credited; a "
-            "refund of prepaid money is paid from refunds payable.",
-      debits=[chart.REVENUE, chart.DEPOSITS_HELD, chart.REFUNDS_PAYABLE],
-      credits=[CHANNEL],
-      example={"channel": "cash", "unit_id": 1, "amount_fen": 53000,
+@rule(kind="refund_reserve",
+      event="A refund application is approved: what the unit is to get back is set aside "
+            "in refunds payable until the money goes (revenue per fee item, deposits held "
+            "for a deposit, or the prepaid balance is debited). Cancelling the application "
+            "reverses this entry.",
+      debits=[chart.REVENUE, chart.DEPOSITS_HELD, chart.PREPAID],
+      credits=[chart.REFUNDS_PAYABLE],
+      example={"unit_id": 1, "amount_fen": 53000,
                "bill_lines": [(7, 3000, False), (9, 50000, True)], "prepaid_fen": 0})
-def refund_paid_out(*, channel: str, unit_id: int, amount_fen: int,
+def refund_approved(*, unit_id: int, amount_fen: int,
                     bill_lines: Iterable[tuple[int, int, bool]], prepaid_fen: int
                     ) -> list[Line]:
-    """``bill_lines``: (fee_item_id, amount_fen, is_deposit) per refunded bill line;
-    ``prepaid_fen``: the part refunded out of the prepaid balance (already reserved).
-    The parts must add up to ``amount_fen``, the money paid out."""
+    """``bill_lines``: (fee_item_id, amount_fen, is_deposit) per bill line to refund;
+    ``prepaid_fen``: the part refunded out of the prepaid balance. The parts must add up
+    to ``amount_fen``, the amount approved."""
     debits = []
     total_fen = prepaid_fen
     if prepaid_fen:
-        debits.append(Line.debit(chart.REFUNDS_PAYABLE, prepaid_fen))
+        debits.append(Line.debit(chart.PREPAID, prepaid_fen, unit_id=unit_id))
     for fee_item_id, line_fen, deposit in bill_lines:
         total_fen += line_fen
         if deposit:
@@ -236,7 +237,49 @@ def refund_paid_out(*, channel: str, unit_id: int, amount_fen: int,
             debits.append(Line.debit(chart.REVENUE, line_fen, fee_item_id=fee_item_id))
     if total_fen != amount_fen:
         raise ValueError(f"refund parts add up to {total_fen} fen, not {amount_fen}")
-    return [*debits, _channel_line(CREDIT, channel, amount_fen, unit_id)]
+    return [*debits, Line.credit(chart.REFUNDS_PAYABLE, amount_fen)]
+
+
+@rule(kind="refund",
+      event="An approved refund's money has gone back (through the gateway, in cash or by "
+            "transfer at the counter, or to the prepaid balance): refunds payable is "
+            "debited, the channel's account credited.",
+      debits=[chart.REFUNDS_PAYABLE], credits=[CHANNEL],
+      example={"channel": "cash", "unit_id": 1, "amount_fen": 53000})
+def refund_paid_out(*, channel: str, unit_id: int, amount_fen: int) -> list[Line]:
+    return [Line.debit(chart.REFUNDS_PAYABLE, amount_fen),
+            _channel_line(CREDIT, channel, amount_fen, unit_id)]
+
+
+@rule(kind="refund_duplicate",
+      event="A channel reports a refund succeeded after staff had paid it another way: "
+            "the unit got the money twice. The second outflow leaves the channel's "
+            "account and the unit owes it back (other receivables) until staff resolve it.",
+      debits=[chart.OTHER_RECEIVABLE], credits=[CHANNEL],
+      example={"channel": "wechat", "unit_id": 1, "amount_fen": 25688})
+def refund_paid_twice(*, channel: str, unit_id: int, amount_fen: int) -> list[Line]:
+    return [Line.debit(chart.OTHER_RECEIVABLE, amount_fen, unit_id=unit_id),
+            _channel_line(CREDIT, channel, amount_fen, unit_id)]
+
+
+@rule(kind="refund_duplicate_recovered",
+      event="Money of a refund paid twice comes back: in cash or by transfer at the "
+            "counter, or taken from the unit's prepaid balance.",
+      debits=[CHANNEL], credits=[chart.OTHER_RECEIVABLE],
+      example={"channel": "prepaid", "unit_id": 1, "amount_fen": 25688})
+def refund_duplicate_recovered(*, channel: str, unit_id: int, amount_fen: int) -> list[Line]:
+    return [_channel_line(DEBIT, channel, amount_fen, unit_id),
+            Line.credit(chart.OTHER_RECEIVABLE, amount_fen, unit_id=unit_id)]
+
+
+@rule(kind="refund_duplicate_write_off",
+      event="A refund paid twice is written off (asked by one person, approved by "
+            "another): what the unit owed back becomes a loss.",
+      debits=[chart.REFUND_LOSSES], credits=[chart.OTHER_RECEIVABLE],
+      example={"unit_id": 1, "amount_fen": 25688})
+def refund_duplicate_written_off(*, unit_id: int, amount_fen: int) -> list[Line]:
+    return [Line.debit(chart.REFUND_LOSSES, amount_fen),
+            Line.credit(chart.OTHER_RECEIVABLE, amount_fen, unit_id=unit_id)]
 
 
 # --- corrections ---------------------------------------------------------------------

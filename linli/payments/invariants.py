@@ -102,7 +102,7 @@ def _refund_payouts_paid():
         return []
     from linli.refunds.models import RefundPayout
 
-    return (RefundPayout.objects.filter(status=RefundPayout.Status.SUCCESS, channel__in=ONLINE)
+    return (RefundPayout.objects.filter(status__in=RefundPayout.CHANNEL_PAID, channel__in=ONLINE)
             .values("community_id", "channel").annotate(total=Sum("amount_fen")).order_by())
 
 

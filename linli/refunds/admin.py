@@ -1,6 +1,8 @@
 """Console pages of refunds: policies (editable), the review queue of applications
-(approve, reject, retry, pay out at the counter — each through the refund services),
-payouts and vouchers (read-only, always)."""
+(approve, reject, retry, pay out at the counter, cancel — each through the refund
+services, and each offered only where the application's state and the viewer allow it,
+``actions.allowed``), refunds paid twice (recover, take from prepaid, ask for and
+approve a write-off), payouts and vouchers (read-only, always)."""
 
 from __future__ import annotations
 
@@ -26,24 +28,24 @@ from linli.console.html import when as _when
 from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin
 from linli.money import format_fen
 from linli.payments.models import Channel
+from linli.refunds.actions import allowed
 from linli.refunds.models import (
     RefundApplication,
     RefundPayout,
     RefundPolicy,
     RefundVoucher,
 )
-from linli.refunds.payouts import refund_record_counter, refund_retry
+from linli.refunds.payouts import refund_cancel, refund_record_counter, refund_retry
 from linli.refunds.services import refund_approve, refund_reject
 
 CHANGE_PERMISSION = "refunds.change_refundapplication"
 
 
-
-
 @admin.register(RefundPolicy)
 class RefundPolicyAdmin(ScopedAdmin):
     list_display = ["community", "fee_item", "refundable", "window_days", "future_periods",
-                    "prorata", "approval", "approver_role", "second_approval_above_fen"]
+                    "prorata", "approval", "approver_role", "second_approval_above_fen",
+                    "finance_approval_above_fen"]
     list_filter = ["community"]
     search_fields = ["fee_item__name", "community__name"]
     list_select_related = ["community", "fee_item"]
@@ -81,6 +83,15 @@ class AgeFilter(admin.SimpleListFilter):
             return queryset
         return queryset.filter(created_at__lte=timezone.now() - dt.timedelta(
             days=int(self.value())))
+
+
+class ReasonForm(BaseDialogForm):
+    reason = forms.CharField(label=_("why"), max_length=200,
+                             widget=UnfoldAdminTextInputWidget)
+
+    def __init__(self, request, object_id=None, *args, **kwargs):
+        super().__init__(request, object_id, *args, **kwargs)
+        self.application = _in_scope(request, RefundApplication, object_id)
 
 
 class NoteForm(BaseDialogForm):
@@ -137,11 +148,12 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
     search_fields = ["unit__room_no", "unit__building__name", "reason"]
     list_select_related = ["community", "unit__building", "requested_by"]
     fields = ["community", "unit", "statement", "payment", "kind", "amount", "reason",
-              "status", "attention_reason", "requested_by", "by_staff", "created_at",
+              "status", "attention_reason", "needs_finance", "requested_by", "by_staff", "created_at",
               "first_approver", "first_approved_at", "second_approver", "second_approved_at",
-              "decided_by", "decided_at", "decision_note", "line_table", "payout_table"]
+              "decided_by", "decided_at", "decision_note", "cancelled_by", "cancelled_at",
+              "line_table", "payout_table"]
     readonly_fields = ["amount", "statement", "line_table", "payout_table"]
-    actions_detail = ["approve", "reject", "retry", "pay_at_counter"]
+    actions_detail = ["approve", "reject", "retry", "pay_at_counter", "cancel"]
     actions_list = ["apply_for_owner"]
 
     def has_apply_permission(self, request, obj=None):
@@ -155,8 +167,29 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
         return _back_to(request, reverse("refunds:apply",
                                          args=[form.cleaned_data["payment"].pk]))
 
-    def has_decide_permission(self, request, obj=None):
-        return request.user.has_perm(CHANGE_PERMISSION)
+    def _allows(self, request, object_id, name: str) -> bool:
+        if not request.user.has_perm(CHANGE_PERMISSION):
+            return False
+        if object_id is None:
+            return True  # the action's own view: the service decides (and says why not)
+        application = (self.get_queryset(request).filter(pk=object_id)
+                       .select_related("payment").first())
+        return application is not None and name in allowed(request.user, application)
+
+    def has_approve_permission(self, request, object_id=None):
+        return self._allows(request, object_id, "approve")
+
+    def has_reject_permission(self, request, object_id=None):
+        return self._allows(request, object_id, "reject")
+
+    def has_retry_permission(self, request, object_id=None):
+        return self._allows(request, object_id, "retry")
+
+    def has_counter_permission(self, request, object_id=None):
+        return self._allows(request, object_id, "pay_at_counter")
+
+    def has_cancel_permission(self, request, object_id=None):
+        return self._allows(request, object_id, "cancel")
 
     @admin.display(description=_("amount"), ordering="amount_fen")
     def amount(self, obj):
@@ -195,28 +228,28 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
         return _back_to(request, reverse("admin:refunds_refundapplication_change",
                                          args=[form.application.pk]))
 
-    @action(description=_("Approve"), url_path="approve", permissions=["decide"],
+    @action(description=_("Approve"), url_path="approve", permissions=["approve"],
             dialog=_dialog(_("Approve this refund"), NoteForm, _("Approve")))
     def approve(self, request, form, object_id):
         return self._run(request, form, self.approve, lambda: refund_approve(
             acting_user=request.user, application=form.application,
             note=form.cleaned_data["note"]), gettext("Approved."))
 
-    @action(description=_("Reject"), url_path="reject", permissions=["decide"],
+    @action(description=_("Reject"), url_path="reject", permissions=["reject"],
             dialog=_dialog(_("Reject this refund"), NoteForm, _("Reject")))
     def reject(self, request, form, object_id):
         return self._run(request, form, self.reject, lambda: refund_reject(
             acting_user=request.user, application=form.application,
             note=form.cleaned_data["note"]), gettext("Rejected."))
 
-    @action(description=_("Retry the refund"), url_path="retry", permissions=["decide"],
+    @action(description=_("Retry the refund"), url_path="retry", permissions=["retry"],
             dialog=_dialog(_("Send the refund again"), NoteForm, _("Retry")))
     def retry(self, request, form, object_id):
         return self._run(request, form, self.retry, lambda: refund_retry(
             acting_user=request.user, application=form.application), gettext("Sent again."))
 
     @action(description=_("Paid out at the counter"), url_path="counter",
-            permissions=["decide"],
+            permissions=["counter"],
             dialog=_dialog(_("Record a refund paid in cash or by transfer"), CounterForm,
                            _("Record")))
     def pay_at_counter(self, request, form, object_id):
@@ -224,6 +257,14 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
             acting_user=request.user, application=form.application,
             channel=form.cleaned_data["channel"], reference=form.cleaned_data["reference"]),
             gettext("Refund recorded."))
+
+    @action(description=_("Cancel the refund"), url_path="cancel", permissions=["cancel"],
+            dialog=_dialog(_("Cancel this refund: the amount set aside is released"),
+                           ReasonForm, _("Cancel the refund")))
+    def cancel(self, request, form, object_id):
+        return self._run(request, form, self.cancel, lambda: refund_cancel(
+            acting_user=request.user, application=form.application,
+            reason=form.cleaned_data["reason"]), gettext("Refund cancelled."))
 
 
 @admin.register(RefundPayout)
@@ -259,3 +300,7 @@ class RefundVoucherAdmin(ReadOnlyAdmin):
     @admin.display(description=_("PDF"))
     def pdf(self, obj):
         return _link(reverse("refunds:voucher-pdf", args=[obj.pk]), "PDF")
+
+
+# The page of refunds paid twice (registered on import).
+from linli.refunds import admin_duplicates  # noqa: E402,F401

@@ -1,15 +1,27 @@
-"""What a refund changes once its money has gone — and nothing else.
+"""What a refund changes in the books — and, once its money has gone, nothing else.
 
-- The refunded bill lines: status ``refunded`` (all the principal paid on the bill is
-  back) or ``partially_refunded``; their net (paid − refunded) falls. What a bill
-  owes is untouched: a refund reverses the money and the charge together, so it never
-  re-opens a bill, and each unit's receivable stays equal to what its bills owe.
-- The ledger, one entry per payout (business key ``refund:<out_refund_no>``):
-  revenue of the fee item (or deposits held) is debited, the channel's clearing
-  account (cash, bank, or the prepaid balance for a prepaid payment) credited.
-  A prepaid refund is reserved when its payout starts (prepaid → refunds payable,
-  so the balance cannot be spent meanwhile) and paid from refunds payable.
-- A refund voucher (退款凭证), numbered, linked to the original receipt.
+Lock order (every money path, payments and refunds alike; see ``LOCK_ORDER``)::
+
+    payment orders (by id) → refund rows (payment → application → payout)
+    → bills (by id) → prepaid wallet → number sequences (receipts, vouchers)
+
+Refund rows are locked only by refunds and always first, so the part that matters is
+the one payments follow too: bills before the wallet, never the other way round.
+
+- Approval sets the amount aside (``reserve``, business key ``refund_reserve:app<id>``):
+  revenue of the fee item (or deposits held, or the prepaid balance — taken out of the
+  wallet at once, so it cannot be spent meanwhile) is debited, refunds payable credited.
+  A prepaid balance that is no longer there refuses the approval.
+- The money going (``book_success``, key ``refund:<out_refund_no>``): refunds payable is
+  debited, the channel's account (cash, bank, clearing, or the prepaid balance for a
+  payment made from it) credited; the bill lines' status follows (``_mark_bills``);
+  a refund voucher (退款凭证), numbered, linked to the original receipt. Any route —
+  the gateway, a retry with the same number, cash or transfer at the counter — pays
+  the same reservation, once.
+- Cancelling an application that cannot be paid (``unreserve``) reverses the
+  reservation and gives a prepaid balance back.
+- A channel success for a payout already settled another way (``record_duplicate``):
+  the unit owes the second outflow back (``refunds.duplicates``).
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from linli.billing.models import Bill
@@ -26,10 +39,12 @@ from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.ledger import postings
 from linli.ledger.models import JournalEntry
-from linli.ledger.services import book_memo, post_entry
-from linli.payments.models import Channel, PrepaidMovement
-from linli.payments.services import _wallet_move
+from linli.ledger.services import book_memo, post_entry, reverse_entry
+from linli.money import format_fen
+from linli.payments import services as payment_services
+from linli.payments.models import Channel, PrepaidMovement, PrepaidWallet
 from linli.refunds.models import (
+    DuplicateRefund,
     RefundApplication,
     RefundLine,
     RefundPayout,
@@ -37,6 +52,26 @@ from linli.refunds.models import (
     RefundVoucherSequence,
 )
 from linli.refunds.selectors import bill_refunded_fen
+
+LOCK_ORDER = ("payment orders by id", "refund payment", "refund application", "refund payout",
+              "bills by id", "prepaid wallet", "number sequences")
+
+
+def prepaid_move(*, unit, delta_fen: int, kind: str, payment, acting_user,
+                 business_key: str = "") -> None:
+    """Move money into (+) or out of (−) a unit's prepaid balance, under the wallet's row
+    lock (payments' service; it is being made public as ``prepaid_move``)."""
+    public = getattr(payment_services, "prepaid_move", None)
+    if public is not None:
+        public(unit=unit, delta_fen=delta_fen, kind=kind, payment=payment,
+               acting_user=acting_user, business_key=business_key)
+    else:
+        payment_services._wallet_move(unit, delta_fen, kind, payment, acting_user,
+                                      business_key=business_key)
+
+
+class SourceGone(Exception):
+    """The money a refund was to come from is no longer there (the reason says what)."""
 
 
 def refund_entry_key(payout: RefundPayout) -> str:
@@ -47,50 +82,85 @@ def reserve_key(application_id: int) -> str:
     return f"refund_reserve:app{application_id}"
 
 
-def prepaid_reserve(payout: RefundPayout) -> None:
-    """Take a prepaid refund out of the balance into refunds payable, once per
-    application (a retry or another route reuses the reservation)."""
-    application = payout.application
-    if JournalEntry.objects.filter(business_key=reserve_key(application.pk)).exists():
+def duplicate_key(payout: RefundPayout) -> str:
+    return f"refund_duplicate:{payout.out_refund_no}"
+
+
+def is_reserved(application_id: int) -> bool:
+    return JournalEntry.objects.filter(business_key=reserve_key(application_id)).exists()
+
+
+def _bill_ids(application: RefundApplication) -> list[int]:
+    return sorted(application.lines.filter(bill__isnull=False).values_list("bill_id", flat=True))
+
+
+def reserve(application: RefundApplication, *, acting_user=None) -> None:
+    """Set an approved application's amount aside in refunds payable, once (the caller
+    holds the payment's and the application's row locks). A prepaid refund leaves the
+    wallet here; ``SourceGone`` when the balance is no longer there."""
+    if is_reserved(application.pk):
         return
-    unit = application.unit
-    _wallet_move(unit, -application.amount_fen, PrepaidMovement.Kind.REFUND,
-                 application.payment, None, business_key=reserve_key(application.pk))
+    lines = list(application.lines.select_related("bill__fee_item").order_by("id"))
+    prepaid_fen = sum(line.amount_fen for line in lines if line.basis == RefundLine.Basis.PREPAID)
+    if prepaid_fen:
+        wallet = (PrepaidWallet.objects.select_for_update()
+                  .filter(unit_id=application.unit_id).first())
+        balance = wallet.balance_fen if wallet else 0
+        if balance < prepaid_fen:
+            raise SourceGone(
+                _("The prepaid balance is %(balance)s now, less than the %(amount)s to "
+                  "refund: it was spent meanwhile.")
+                % {"balance": format_fen(balance), "amount": format_fen(prepaid_fen)})
+        prepaid_move(unit=application.unit, delta_fen=-prepaid_fen,
+                     kind=PrepaidMovement.Kind.REFUND, payment=application.payment,
+                     acting_user=acting_user, business_key=reserve_key(application.pk))
     post_entry(
         community_id=application.community_id, business_key=reserve_key(application.pk),
-        kind="refund_reserve",
-        lines=postings.refund_reserved(unit_id=unit.pk, amount_fen=application.amount_fen),
-        memo=book_memo(gettext_lazy("Refund application #%(application)s: prepaid balance "
-                                    "set aside"), application=application.pk),
+        kind=postings.kind_of(postings.refund_approved),
+        lines=postings.refund_approved(
+            unit_id=application.unit_id, amount_fen=application.amount_fen,
+            prepaid_fen=prepaid_fen,
+            bill_lines=[(line.fee_item_id, line.amount_fen, line.bill.fee_item.is_deposit)
+                        for line in lines if line.bill_id]),
+        memo=book_memo(gettext_lazy("Refund application #%(application)s approved: set "
+                                    "aside"), application=application.pk),
+        posted_by=acting_user,
     )
 
 
-def _refund_lines(application: RefundApplication, payout: RefundPayout,
-                  lines: list[RefundLine]) -> list:
-    if application.kind == RefundApplication.Kind.PREPAID:
-        return postings.refund_paid_out(channel=payout.channel, unit_id=application.unit_id,
-                                        amount_fen=payout.amount_fen, bill_lines=[],
-                                        prepaid_fen=application.amount_fen)
-    return postings.refund_paid_out(
-        channel=payout.channel, unit_id=application.unit_id, amount_fen=payout.amount_fen,
-        prepaid_fen=0,
-        bill_lines=[(line.fee_item_id, line.amount_fen, line.bill.fee_item.is_deposit)
-                    for line in lines])
+def unreserve(application: RefundApplication, *, acting_user) -> None:
+    """Reverse an application's reservation (it is cancelled; no money went)."""
+    entry = JournalEntry.objects.filter(business_key=reserve_key(application.pk)).first()
+    if entry is None:
+        return
+    prepaid_fen = sum(line.amount_fen for line in application.lines.all()
+                      if line.basis == RefundLine.Basis.PREPAID)
+    if prepaid_fen:
+        prepaid_move(unit=application.unit, delta_fen=prepaid_fen,
+                     kind=PrepaidMovement.Kind.REFUND, payment=application.payment,
+                     acting_user=acting_user, business_key=f"refund_cancel:app{application.pk}")
+    reverse_entry(entry=entry, posted_by=acting_user, memo=book_memo(
+        gettext_lazy("Refund application #%(application)s cancelled"),
+        application=application.pk))
 
 
 def book_success(payout: RefundPayout, *, acting_user=None) -> None:
-    """The payout's money has gone: book it (caller holds the payout's row lock)."""
+    """The payout's money has gone: book it (the caller holds the payment's, the
+    application's and the payout's row locks; bills, then the wallet, are locked here)."""
     application = RefundApplication.objects.select_related("unit", "payment").get(
         pk=payout.application_id)
-    lines = list(application.lines.select_related("bill__fee_item").order_by("id"))
-    if application.kind == RefundApplication.Kind.PREPAID:
-        prepaid_reserve(payout)
+    bill_ids = _bill_ids(application)
+    lock_bills(bill_ids)
+    reserve(application, acting_user=acting_user)  # approved before reservations existed
     if payout.channel == Channel.PREPAID:
-        _wallet_move(application.unit, payout.amount_fen, PrepaidMovement.Kind.REFUND,
-                     application.payment, acting_user, business_key=refund_entry_key(payout))
+        prepaid_move(unit=application.unit, delta_fen=payout.amount_fen,
+                     kind=PrepaidMovement.Kind.REFUND, payment=application.payment,
+                     acting_user=acting_user, business_key=refund_entry_key(payout))
     post_entry(
-        community_id=payout.community_id, business_key=refund_entry_key(payout), kind="refund",
-        lines=_refund_lines(application, payout, lines),
+        community_id=payout.community_id, business_key=refund_entry_key(payout),
+        kind=postings.kind_of(postings.refund_paid_out),
+        lines=postings.refund_paid_out(channel=payout.channel, unit_id=application.unit_id,
+                                       amount_fen=payout.amount_fen),
         memo=book_memo(gettext_lazy("Refund %(refund)s (%(channel)s) of payment #%(payment)s"),
                        refund=payout.out_refund_no, channel=Channel(payout.channel).label,
                        payment=application.payment_id),
@@ -100,12 +170,42 @@ def book_success(payout: RefundPayout, *, acting_user=None) -> None:
     application.refunded_at = timezone.now()
     application.attention_reason = ""
     application.save(update_fields=["status", "refunded_at", "attention_reason"])
-    _mark_bills([line.bill_id for line in lines if line.bill_id])
+    _mark_bills(bill_ids)
     voucher_issue(payout)
     audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=application,
                  community_id=application.community_id,
-                 summary=f"refunded {payout.amount_fen} fen by {payout.channel} "
+                 summary=f"refunded {format_fen(payout.amount_fen)} by {payout.channel} "
                          f"({payout.out_refund_no})")
+
+
+def record_duplicate(payout: RefundPayout, *, refund_id: str = "") -> DuplicateRefund:
+    """The channel refunded a payout that had been given up for another way (the caller
+    holds the payout's row lock): post the second outflow and flag it for staff."""
+    existing = DuplicateRefund.objects.filter(payout=payout).first()
+    if existing is not None:
+        return existing
+    application = payout.application
+    payout.status, payout.refund_id = RefundPayout.Status.LATE_SUCCESS, refund_id[:64] or \
+        payout.refund_id
+    payout.save(update_fields=["status", "refund_id"])
+    duplicate = DuplicateRefund.objects.create(
+        community_id=payout.community_id, unit_id=application.unit_id,
+        application=application, payout=payout, amount_fen=payout.amount_fen)
+    post_entry(
+        community_id=payout.community_id, business_key=duplicate_key(payout),
+        kind=postings.kind_of(postings.refund_paid_twice),
+        lines=postings.refund_paid_twice(channel=payout.channel, unit_id=application.unit_id,
+                                         amount_fen=payout.amount_fen),
+        memo=book_memo(gettext_lazy("Refund %(refund)s returned by %(channel)s after it was "
+                                    "paid another way: the owner owes it back"),
+                       refund=payout.out_refund_no, channel=Channel(payout.channel).label),
+    )
+    audit_record(actor=None, action=AuditEvent.Action.SECURITY, obj=application,
+                 community_id=application.community_id,
+                 summary=f"refund paid twice: {payout.out_refund_no} "
+                         f"{format_fen(payout.amount_fen)} returned by {payout.channel} "
+                         f"after it was paid another way")
+    return duplicate
 
 
 def _mark_bills(bill_ids: list[int]) -> None:

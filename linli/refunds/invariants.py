@@ -6,12 +6,30 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.db.models import Sum
+from django.utils import timezone
 
 from linli.billing.models import Bill
 from linli.core.invariants import invariant
-from linli.ledger.models import JournalEntry
-from linli.payments.models import OrderRefund, Payment, PaymentAllocation
-from linli.refunds.models import RefundApplication, RefundLine, RefundPayout
+from linli.ledger import chart
+from linli.ledger.models import JournalEntry, JournalLine
+from linli.ledger.selectors import account_balance, balances_by_unit
+from linli.money import format_fen
+from linli.payments.counter.selectors import shift_records
+from linli.payments.models import Channel, OrderRefund, Payment, PaymentAllocation
+from linli.refunds.booking import format_voucher_number
+from linli.refunds.models import (
+    DuplicateRefund,
+    RefundApplication,
+    RefundLine,
+    RefundPayout,
+    RefundVoucher,
+    RefundVoucherSequence,
+)
+
+try:  # payments' own reading of what its automatic refunds hold, once it exists
+    from linli.payments.selectors import order_refunds_payable_fen
+except ImportError:  # pragma: no cover - depends on the payments app's version
+    order_refunds_payable_fen = None
 
 MAX_REPORTED = 50
 REFUNDED = RefundApplication.Status.REFUNDED
@@ -88,3 +106,168 @@ def refunds_bill_status() -> tuple[int, list[str]]:
     violations += [f"bill #{pk}: {refunded[pk]} fen refunded, status not refunded"
                    for pk in sorted(set(refunded) - marked)]
     return len(marked | set(refunded)), violations[:MAX_REPORTED]
+
+
+# --- refunds payable, vouchers, shifts, refunds paid twice ------------------------------
+
+NOT_PAID_OUT = (RefundApplication.Status.APPROVED, RefundApplication.Status.PAYING,
+                RefundApplication.Status.ATTENTION)
+
+
+def _order_refunds_payable_fen_fallback(community_id: int) -> int:
+    """What payments' automatic refunds of excess hold in refunds payable (set aside,
+    not yet confirmed): used until ``payments.selectors.order_refunds_payable_fen``
+    exists."""
+    return OrderRefund.objects.filter(
+        community_id=community_id,
+        status__in=[OrderRefund.Status.PENDING, OrderRefund.Status.PROCESSING],
+    ).aggregate(s=Sum("amount_fen"))["s"] or 0
+
+
+def _order_refunds_payable(community_id: int) -> int:
+    if order_refunds_payable_fen is not None:
+        return order_refunds_payable_fen(community_id)
+    return _order_refunds_payable_fen_fallback(community_id)
+
+
+@invariant("refunds.payable",
+           "refunds payable equals approved refunds not yet paid out plus what automatic "
+           "refunds of excess hold, in every community")
+def refunds_payable() -> tuple[int, list[str]]:
+    communities = set(JournalLine.objects.filter(account=chart.REFUNDS_PAYABLE)
+                      .values_list("community_id", flat=True).distinct())
+    approved = dict(RefundApplication.objects.filter(status__in=NOT_PAID_OUT)
+                    .values("community_id").annotate(s=Sum("amount_fen"))
+                    .values_list("community_id", "s"))
+    communities |= set(approved)
+    communities |= set(OrderRefund.objects.values_list("community_id", flat=True).distinct())
+    violations = []
+    for cid in sorted(communities):
+        ledger = account_balance(account=chart.REFUNDS_PAYABLE, community_id=cid)
+        expected = approved.get(cid, 0) + _order_refunds_payable(cid)
+        if ledger != expected:
+            violations.append(
+                f"community #{cid}: refunds payable {format_fen(ledger)} in the ledger, "
+                f"{format_fen(expected)} approved and not yet paid out "
+                f"(automatic refunds included)")
+    return len(communities), violations[:MAX_REPORTED]
+
+
+@invariant("refunds.voucher_numbers",
+           "refund voucher numbers run 1, 2, 3 … without a gap per community and year, "
+           "and each sequence stands at the last number issued")
+def refunds_voucher_numbers() -> tuple[int, list[str]]:
+    serials: dict[tuple[int, int], list[tuple[int, str]]] = defaultdict(list)
+    for cid, year, serial, number in RefundVoucher.objects.values_list(
+            "community_id", "year", "serial", "number").order_by("community_id", "year",
+                                                                   "serial"):
+        serials[(cid, year)].append((serial, number))
+    last = {(cid, year): n for cid, year, n in RefundVoucherSequence.objects.values_list(
+        "community_id", "year", "last_serial")}
+    violations = []
+    for key in sorted(set(serials) | set(last)):
+        found = serials.get(key, [])
+        numbers = [serial for serial, _number in found]
+        if numbers != list(range(1, len(numbers) + 1)):
+            missing = sorted(set(range(1, max(numbers, default=0) + 1)) - set(numbers))
+            violations.append(f"community #{key[0]} {key[1]}: vouchers {numbers[:10]}…, "
+                              f"missing {missing[:10]}, or a number twice")
+        if last.get(key, 0) != len(numbers):
+            violations.append(f"community #{key[0]} {key[1]}: sequence at {last.get(key, 0)}, "
+                              f"{len(numbers)} vouchers issued")
+        violations += [f"voucher {number}: serial {serial} of {key[1]}" for serial, number
+                       in found if number != format_voucher_number(key[1], serial)]
+    return sum(len(v) for v in serials.values()), violations[:MAX_REPORTED]
+
+
+def _day(when) -> str:
+    return timezone.localtime(when).date().isoformat()
+
+
+@invariant("refunds.shift_cash",
+           "each cashier's day: the cash on the 交班表 (counter cash in − cash refunds paid "
+           "out + refunds paid twice recovered in cash) equals the cash the ledger moved "
+           "for it")
+def refunds_shift_cash() -> tuple[int, list[str]]:
+    payments, refunds, recoveries = shift_records()
+    shift: dict[tuple, int] = defaultdict(int)
+    keys: dict[str, tuple] = {}
+    for pk, cid, cashier, at, fen in payments.filter(channel=Channel.CASH).values_list(
+            "pk", "community_id", "cashier_id", "received_at", "amount_fen"):
+        key = (cid, cashier, _day(at))
+        shift[key] += fen
+        keys[f"payment:{pk}"] = key
+    for no, cid, cashier, at, fen in refunds.filter(channel=Channel.CASH).values_list(
+            "out_refund_no", "community_id", "cashier_id", "finished_at", "amount_fen"):
+        key = (cid, cashier, _day(at))
+        shift[key] -= fen
+        keys[f"refund:{no}"] = key
+    for no, cid, cashier, at, fen in recoveries.filter(channel=Channel.CASH).values_list(
+            "payout__out_refund_no", "community_id", "resolved_by_id", "resolved_at",
+            "amount_fen"):
+        key = (cid, cashier, _day(at))
+        shift[key] += fen
+        keys[f"refund_duplicate_recovered:{no}"] = key
+    ledger: dict[tuple, int] = defaultdict(int)
+    # Every cash line once (no IN list of every key: the ledger may be large).
+    for business_key, side, fen in JournalLine.objects.filter(account=chart.CASH).values_list(
+            "entry__business_key", "side", "amount_fen").iterator(chunk_size=5000):
+        key = keys.get(business_key)
+        if key is not None:
+            ledger[key] += fen if side == JournalLine.DEBIT else -fen
+    violations = [f"community #{k[0]} cashier #{k[1]} on {k[2]}: 交班表 cash "
+                  f"{format_fen(shift[k])}, ledger {format_fen(ledger.get(k, 0))}"
+                  for k in sorted(shift, key=str) if shift[k] != ledger.get(k, 0)]
+    nobody = RefundPayout.objects.filter(status=RefundPayout.Status.SUCCESS,
+                                         channel=Channel.CASH, cashier__isnull=True)
+    violations += [f"cash refund {no}: paid out by nobody (on no cashier's 交班表)"
+                   for no in nobody.values_list("out_refund_no", flat=True)[:MAX_REPORTED]]
+    return len(shift), violations[:MAX_REPORTED]
+
+
+@invariant("refunds.paid_twice",
+           "each unit's other receivables equal its refunds paid twice not yet resolved; "
+           "every payout the channel refunded after it was paid another way is flagged")
+def refunds_paid_twice() -> tuple[int, list[str]]:
+    open_by_unit: dict[tuple[int, int], int] = defaultdict(int)
+    for cid, unit_id, fen in DuplicateRefund.objects.filter(
+            status__in=DuplicateRefund.OPEN_STATUSES).values_list("community_id", "unit_id",
+                                                                  "amount_fen"):
+        open_by_unit[(cid, unit_id)] += fen
+    communities = set(JournalLine.objects.filter(account=chart.OTHER_RECEIVABLE)
+                      .values_list("community_id", flat=True).distinct())
+    communities |= {cid for cid, _unit in open_by_unit}
+    violations = []
+    for cid in sorted(communities):
+        ledger = {u: b for u, b in balances_by_unit(account=chart.OTHER_RECEIVABLE,
+                                                    community_id=cid).items() if b}
+        expected = {u: fen for (c, u), fen in open_by_unit.items() if c == cid}
+        for unit_id in sorted(set(ledger) | set(expected), key=str):
+            if ledger.get(unit_id, 0) != expected.get(unit_id, 0):
+                violations.append(
+                    f"unit #{unit_id}: other receivables {format_fen(ledger.get(unit_id, 0))}, "
+                    f"refunds paid twice open {format_fen(expected.get(unit_id, 0))}")
+    unflagged = RefundPayout.objects.filter(status=RefundPayout.Status.LATE_SUCCESS,
+                                            duplicate__isnull=True)
+    violations += [f"refund {no}: refunded by the channel after it was paid another way, "
+                   f"not flagged" for no in unflagged.values_list("out_refund_no", flat=True)]
+    return len(communities), violations[:MAX_REPORTED]
+
+
+@invariant("refunds.nothing_stuck",
+           "a refund waiting for staff says why and has nothing in flight at the gateway; "
+           "one being paid has a payout that may still pay it")
+def refunds_nothing_stuck() -> tuple[int, list[str]]:
+    A, P = RefundApplication.Status, RefundPayout.Status
+    violations = [f"application #{pk}: needs staff but says no reason" for pk in
+                  RefundApplication.objects.filter(status=A.ATTENTION, attention_reason="")
+                  .values_list("pk", flat=True)]
+    violations += [f"application #{pk}: needs staff while its refund is in flight" for pk in
+                   RefundApplication.objects.filter(
+                       status=A.ATTENTION, payouts__status__in=[P.PENDING, P.PROCESSING])
+                   .values_list("pk", flat=True).distinct()]
+    violations += [f"application #{pk}: being paid, but no payout may pay it" for pk in
+                   RefundApplication.objects.filter(status=A.PAYING).exclude(
+                       payouts__status__in=RefundPayout.HOLDING).values_list("pk", flat=True)]
+    checked = RefundApplication.objects.filter(status__in=[A.ATTENTION, A.PAYING]).count()
+    return checked, violations[:MAX_REPORTED]

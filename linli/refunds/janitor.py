@@ -1,11 +1,14 @@
 """The refunds janitor: run every minute (``linli.refunds.tasks``).
 
-- Approved applications nobody started (the queue was down): started.
+- Approved applications nobody started (the queue was down): started. One that cannot
+  be (the money to refund is gone, the gateway order is unknown …) goes to staff with
+  the reason (``attention``) and is never picked up again by itself.
 - Payouts still ``pending`` (never answered, or answered with an error that may hide
   an accepted refund): sent again with the *same* ``out_refund_no``.
 - Payouts ``processing`` whose notification has not come: queried, not sooner than a
-  minute after sending. An ``abnormal`` one waits for staff (retry = ask again, or
-  pay another way); a late notification still settles it.
+  minute after sending. An ``abnormal`` or failed one waits for staff (retry with the
+  same number, pay another way, or cancel); a late notification still settles it, and
+  a success after another way was chosen is a refund paid twice (``refunds.duplicates``).
 
 Each one in its own transaction; an error is logged and retried on the next run.
 """

@@ -7,8 +7,15 @@ Application state machine (``RefundApplication.status``), moved only by
         │   ╲──approve (needs a second approver)──▶ awaiting_second ──approve──▶ approved
         │                                              │
         ╰──reject──▶ rejected ◀────────────────────────╯
-    paying ──gateway: failed / abnormal──▶ attention ──retry──▶ paying
-                                              ╰──paid another way (cash / transfer)──▶ refunded
+    paying ──gateway: failed / abnormal──▶ attention ──retry (same number)──▶ paying
+    approved ──worker: the money to refund is gone──▶ attention
+    attention ──paid another way (cash / transfer)──▶ refunded
+    attention (nothing in flight), or approved at the counter ──cancel──▶ cancelled
+
+Approving sets the amount aside in refunds payable (``booking.reserve``; a prepaid
+refund takes it out of the wallet then, or is refused when the balance is gone); the
+payout pays it from there; cancelling reverses the reservation. A channel that reports
+success for a payout given up for another way makes a ``DuplicateRefund``.
 
 Nothing is marked refunded (bill lines, ledger, voucher) until a ``RefundPayout`` has
 status ``success``: the money has actually gone. A payout's ``out_refund_no`` is fixed
@@ -28,6 +35,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from linli.ledger.models import AppendOnlyModel
+from linli.money import format_fen
 from linli.payments.models import Channel
 from linli.staff.models import Role
 
@@ -84,6 +92,11 @@ class RefundPolicy(models.Model):
         validators=[MinValueValidator(0)], help_text=_("Empty: one approver is enough."))
     second_approver_role = models.CharField(_("who gives the second approval"), max_length=16,
                                             choices=APPROVER_ROLES, default=Role.COMPANY_ADMIN)
+    finance_approval_above_fen = models.BigIntegerField(
+        _("finance approval above (fen)"), null=True, blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("Refunds above this amount must be approved by someone with the finance "
+                    "role. Empty: no such rule."))
 
     class Meta:
         verbose_name = _("refund policy")
@@ -117,6 +130,7 @@ class RefundApplication(models.Model):
         ATTENTION = "attention", _("Refund failed — needs staff")
         REFUNDED = "refunded", _("Refunded")
         REJECTED = "rejected", _("Rejected")
+        CANCELLED = "cancelled", _("Cancelled")
 
     OPEN_STATUSES = (Status.SUBMITTED, Status.AWAITING_SECOND, Status.APPROVED, Status.PAYING,
                      Status.ATTENTION)
@@ -154,8 +168,13 @@ class RefundApplication(models.Model):
     approver_role = models.CharField(_("who may approve"), max_length=16, blank=True)
     second_approver_role = models.CharField(_("who gives the second approval"), max_length=16,
                                             blank=True)
+    needs_finance = models.BooleanField(_("needs finance approval"), default=False)
     attention_reason = models.CharField(_("why it needs staff"), max_length=255, blank=True)
     refunded_at = models.DateTimeField(_("refunded"), null=True, blank=True)
+    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("cancelled by"),
+                                     null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("refund application")
@@ -166,7 +185,7 @@ class RefundApplication(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.unit} {self.amount_fen}"
+        return f"#{self.pk} {self.unit} {format_fen(self.amount_fen)}"
 
     @property
     def is_open(self) -> bool:
@@ -202,7 +221,7 @@ class RefundLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.bill or self.get_basis_display()} {self.amount_fen}"
+        return f"{self.bill or self.get_basis_display()} {format_fen(self.amount_fen)}"
 
 
 class RefundPayout(models.Model):
@@ -216,10 +235,14 @@ class RefundPayout(models.Model):
         ABNORMAL = "abnormal", _("Abnormal — needs staff")
         FAILED = "failed", _("Failed — no money returned")
         ABANDONED = "abandoned", _("Given up — paid another way")
+        LATE_SUCCESS = "late_success", _("Returned by the channel too, after being paid "
+                                         "another way")
 
     # Payouts that hold part of the payment: money gone, or possibly going.
     HOLDING = (Status.PENDING, Status.PROCESSING, Status.SUCCESS, Status.ABNORMAL)
     IN_FLIGHT = (Status.PENDING, Status.PROCESSING)
+    # Money gone out of the channel's account: paid, or paid although given up (twice).
+    CHANNEL_PAID = (Status.SUCCESS, Status.LATE_SUCCESS)
 
     community = models.ForeignKey("estate.Community", verbose_name=_("community"),
                                   on_delete=models.PROTECT, related_name="+")
@@ -311,3 +334,59 @@ class RefundVoucher(AppendOnlyModel):
 
     def __str__(self) -> str:
         return self.number
+
+
+class DuplicateRefund(models.Model):
+    """A refund paid twice (重复退款): staff paid it another way, then the channel reported
+    that its own refund succeeded as well. The second outflow is posted at once (other
+    receivables of the unit ← the channel's account) and stays open until a resolution
+    posts: recovered at the counter, taken from the prepaid balance, or written off
+    (asked by one person, approved by another)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("To recover from the owner")
+        WRITE_OFF_ASKED = "write_off_asked", _("Write-off awaiting approval")
+        RECOVERED = "recovered", _("Recovered at the counter")
+        FROM_PREPAID = "from_prepaid", _("Taken from the prepaid balance")
+        WRITTEN_OFF = "written_off", _("Written off")
+
+    OPEN_STATUSES = (Status.OPEN, Status.WRITE_OFF_ASKED)
+
+    community = models.ForeignKey("estate.Community", verbose_name=_("community"),
+                                  on_delete=models.PROTECT, related_name="+")
+    unit = models.ForeignKey("estate.Unit", verbose_name=_("unit"), on_delete=models.PROTECT,
+                             related_name="+")
+    application = models.ForeignKey(RefundApplication, verbose_name=_("application"),
+                                    on_delete=models.PROTECT, related_name="duplicates")
+    payout = models.OneToOneField(RefundPayout, verbose_name=_("payout"),
+                                  on_delete=models.PROTECT, related_name="duplicate")
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices,
+                              default=Status.OPEN, db_index=True)
+    created_at = models.DateTimeField(_("found"), default=timezone.now, db_index=True)
+    channel = models.CharField(_("recovered by"), max_length=16, choices=Channel.choices,
+                               blank=True)
+    reference = models.CharField(_("reference"), max_length=64, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    write_off_asked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("write-off asked by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+")
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("resolved by"),
+                                    null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("refund paid twice")
+        verbose_name_plural = _("refunds paid twice")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="refund_dup_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payout} {format_fen(self.amount_fen)}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES

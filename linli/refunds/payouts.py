@@ -15,7 +15,19 @@
 
 ``payout_settle`` is the one place a gateway result (response, query, notification)
 moves a payout. Final states stay final, so duplicate and out-of-order results end in
-one state; ``success`` books the money once (``refunds.booking``).
+one state; ``success`` books the money once (``refunds.booking``). The one exception is
+money: a success reported for a payout that failed or was given up is never ignored —
+it pays the application if nothing else did, else it is a refund paid twice
+(``booking.record_duplicate``).
+
+Nothing gets stuck: whatever stops a refund (the gateway refuses or closes it, reports
+it abnormal, or the money to refund is gone) puts the application in ``attention`` with
+the reason — ours in the UI language, the gateway's words as it gave them — and the
+janitor leaves it to staff, who retry (``refund_retry``: the same ``out_refund_no``
+whenever the gateway may still hold it), pay another way (``refund_record_counter``) or
+cancel (``refund_cancel``, which reverses the reservation).
+
+Locks follow ``booking.LOCK_ORDER``.
 """
 
 from __future__ import annotations
@@ -29,9 +41,11 @@ from django.utils.translation import gettext as _
 
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
+from linli.money import format_fen
 from linli.payments.gateways import gateway_for
 from linli.payments.gateways.base import GatewayError, RefundRequest, RefundState, RefundStatus
 from linli.payments.models import COUNTER_CHANNELS, Channel, GatewayTransaction, Payment
+from linli.refunds.booking import SourceGone, book_success, record_duplicate, reserve, unreserve
 from linli.refunds.models import RefundApplication, RefundPayout
 from linli.refunds.selectors import payment_held_fen
 from linli.refunds.services import RefundError, _is_staff
@@ -64,11 +78,35 @@ def queue_execute(application_id: int) -> None:
 
 def refund_execute(application_id: int) -> RefundPayout | None:
     """Start paying an approved application back by its original route. Returns the
-    payout (None when a cashier has to pay it out)."""
-    payout = _payout_create(application_id)
+    payout (None when a cashier has to pay it out, or when it cannot be paid: then the
+    application waits for staff with the reason)."""
+    try:
+        payout = _payout_create(application_id)
+    except (RefundError, SourceGone) as exc:
+        _fail_visibly(application_id, _reason_of(exc), wanted=A.APPROVED)
+        return None
     if payout is not None and payout.status == S.PENDING:
         return payout_send(payout.pk)
     return payout
+
+
+def _reason_of(exc: Exception) -> str:
+    if isinstance(exc, RefundError):
+        return "; ".join(exc.messages)
+    return str(exc)
+
+
+@transaction.atomic
+def _fail_visibly(application_id: int, reason: str, *, wanted) -> None:
+    """The refund cannot go on by itself: staff see why (never retried silently)."""
+    application = RefundApplication.objects.select_for_update().get(pk=application_id)
+    if application.status != wanted:
+        return
+    application.status, application.attention_reason = A.ATTENTION, reason[:255]
+    application.save(update_fields=["status", "attention_reason"])
+    audit_record(actor=None, action=AuditEvent.Action.ACTION, obj=application,
+                 community_id=application.community_id,
+                 summary=f"refund cannot be paid: {reason[:150]}")
 
 
 @transaction.atomic
@@ -82,6 +120,7 @@ def _payout_create(application_id: int, *, retry: bool = False) -> RefundPayout 
     if payment.channel in COUNTER_CHANNELS:
         return None  # the cashier pays it out: refund_record_counter
     _check_room(payment, application.amount_fen)
+    reserve(application)  # approved before reservations existed: SourceGone if spent
     if payment.channel == Channel.PREPAID:
         return _payout_to_wallet(application, payment)
     if payment.channel not in ONLINE:
@@ -97,7 +136,6 @@ def _payout_create(application_id: int, *, retry: bool = False) -> RefundPayout 
     )
     application.status, application.attention_reason = A.PAYING, ""
     application.save(update_fields=["status", "attention_reason"])
-    _reserve_prepaid(application, payout)
     return payout
 
 
@@ -107,20 +145,11 @@ def _check_room(payment: Payment, amount_fen: int) -> None:
     if held + amount_fen > payment.amount_fen:
         raise RefundError(
             _("Refused: %(held)s of this payment is already refunded or being refunded; "
-              "%(amount)s more would pass its total.")
-            % {"held": held, "amount": amount_fen})
-
-
-def _reserve_prepaid(application: RefundApplication, payout: RefundPayout) -> None:
-    if application.kind == RefundApplication.Kind.PREPAID:
-        from linli.refunds.booking import prepaid_reserve
-
-        prepaid_reserve(payout)
+              "another %(amount)s would pass what was paid.")
+            % {"held": format_fen(held), "amount": format_fen(amount_fen)})
 
 
 def _payout_to_wallet(application, payment) -> RefundPayout:
-    from linli.refunds.booking import book_success
-
     payout = RefundPayout.objects.create(
         community_id=application.community_id, application=application, payment=payment,
         channel=Channel.PREPAID, out_refund_no=new_out_refund_no(),
@@ -163,23 +192,22 @@ def payout_send(payout_id: int) -> RefundPayout:
 
 def payout_settle(payout_id: int, result: RefundStatus, *, source: str = "") -> RefundPayout:
     """Apply one gateway result to a payout, idempotently (row lock + state check)."""
-    from linli.refunds.booking import book_success
-
     with transaction.atomic():
-        # Lock order everywhere: payment, application, payout (then bills, wallet).
+        # Lock order (booking.LOCK_ORDER): payment, application, payout (then bills, wallet).
         known = RefundPayout.objects.values("payment_id", "application_id").get(pk=payout_id)
         Payment.objects.select_for_update().filter(pk=known["payment_id"]).first()
         RefundApplication.objects.select_for_update().filter(pk=known["application_id"]).first()
         payout = RefundPayout.objects.select_for_update().get(pk=payout_id)
-        if payout.status in (S.SUCCESS, S.FAILED, S.ABANDONED):
-            return payout  # final: duplicates and late results change nothing
         state = result.state
+        if state == RefundState.SUCCESS and payout.status in (S.FAILED, S.ABANDONED):
+            return _late_success(payout, result)
+        if payout.status in (S.SUCCESS, S.FAILED, S.ABANDONED, S.LATE_SUCCESS):
+            return payout  # final: duplicates and late results change nothing
         logger.info("refund %s: %s (%s)", payout.out_refund_no, state, source or "response")
         if result.refund_id:
             payout.refund_id = result.refund_id[:64]
         if state == RefundState.SUCCESS:
-            if result.refund_fen is not None and result.refund_fen != payout.amount_fen:
-                raise GatewayError("BAD_REFUND", "the gateway refunded another amount")
+            _check_amount(payout, result)
             payout.status, payout.finished_at, payout.error = S.SUCCESS, timezone.now(), ""
             payout.save()
             book_success(payout)
@@ -203,6 +231,28 @@ def payout_settle(payout_id: int, result: RefundStatus, *, source: str = "") -> 
         return payout
 
 
+def _check_amount(payout: RefundPayout, result: RefundStatus) -> None:
+    if result.refund_fen is not None and result.refund_fen != payout.amount_fen:
+        raise GatewayError("BAD_REFUND", "the gateway refunded another amount")
+
+
+def _late_success(payout: RefundPayout, result: RefundStatus) -> RefundPayout:
+    """The channel refunded a payout we took for failed or given up. If nothing else
+    paid the application, this pays it; otherwise the owner got the money twice."""
+    _check_amount(payout, result)
+    application = payout.application
+    others = application.payouts.exclude(pk=payout.pk).filter(status__in=RefundPayout.HOLDING)
+    logger.warning("refund %s: success after %s", payout.out_refund_no, payout.status)
+    if application.status == A.ATTENTION and not others.exists():
+        payout.status, payout.finished_at = S.SUCCESS, timezone.now()
+        payout.refund_id = (result.refund_id or payout.refund_id)[:64]
+        payout.save()
+        book_success(payout)
+        return payout
+    record_duplicate(payout, refund_id=result.refund_id)
+    return payout
+
+
 def _to_staff(payout: RefundPayout, reason: str) -> None:
     RefundApplication.objects.filter(pk=payout.application_id, status=A.PAYING).update(
         status=A.ATTENTION, attention_reason=reason[:255])
@@ -215,7 +265,7 @@ def payout_by_number(out_refund_no: str) -> RefundPayout | None:
     return RefundPayout.objects.filter(out_refund_no=out_refund_no).first()
 
 
-# --- staff: retry, or pay another way ----------------------------------------------------
+# --- staff: retry, pay another way, or cancel ---------------------------------------------
 
 
 def _check_staff(acting_user, application: RefundApplication, perm: str) -> None:
@@ -227,27 +277,61 @@ def _check_staff(acting_user, application: RefundApplication, perm: str) -> None
 
 
 def refund_retry(*, acting_user, application: RefundApplication) -> RefundPayout | None:
-    """A refund that needs staff: ask again about an abnormal one (same number), or send
-    a new payout when the last one failed for good (no money went)."""
+    """Try again a refund that needs staff. The same ``out_refund_no`` whenever the
+    gateway may hold it (abnormal, still pending, or refused before it was accepted), so
+    the gateway refunds it once; a new number only after the gateway closed the refund
+    for good (it then holds no money for it). Refused again: the reason is said."""
     _check_staff(acting_user, application, "refunds.change_refundapplication")
-    live = application.payouts.filter(status__in=RefundPayout.HOLDING).first()
-    if live is not None:
-        return payout_send(live.pk)
-    payout = _payout_create(application.pk, retry=True)
+    target = _retry_target(application)
     audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=application,
                  community_id=application.community_id, summary="refund retried")
-    return payout_send(payout.pk) if payout is not None and payout.status == S.PENDING \
-        else payout
+    if target is None:
+        try:
+            target = _payout_create(application.pk, retry=True)
+        except (RefundError, SourceGone) as exc:
+            reason = _reason_of(exc)
+            RefundApplication.objects.filter(pk=application.pk, status=A.ATTENTION).update(
+                attention_reason=reason[:255])
+            raise RefundError(reason) from exc
+        if target is None or target.status != S.PENDING:
+            return target
+    payout = payout_send(target.pk)
+    application.refresh_from_db()
+    if application.status == A.ATTENTION:
+        raise RefundError(_("The refund failed again: %(reason)s")
+                          % {"reason": application.attention_reason})
+    return payout
+
+
+@transaction.atomic
+def _retry_target(application: RefundApplication) -> RefundPayout | None:
+    payment = Payment.objects.select_for_update().get(pk=application.payment_id)
+    locked = RefundApplication.objects.select_for_update().get(pk=application.pk)
+    if locked.status != A.ATTENTION:
+        raise RefundError(_("Only a refund that needs staff can be retried."))
+    payouts = locked.payouts.select_for_update().order_by("-id")
+    live = payouts.filter(status__in=RefundPayout.HOLDING).first()
+    if live is not None:
+        return live  # abnormal (or still pending): ask again, same number
+    last = payouts.first()
+    if last is None or last.status != S.FAILED or last.refund_id:
+        return None  # nothing sent, or closed by the gateway for good: a new payout
+    _check_room(payment, last.amount_fen)
+    last.status, last.finished_at = S.PENDING, None
+    last.save(update_fields=["status", "finished_at"])
+    locked.status = A.PAYING
+    locked.save(update_fields=["status"])
+    return last
 
 
 @transaction.atomic
 def refund_record_counter(*, acting_user, application: RefundApplication, channel: str,
                           reference: str = "") -> RefundPayout:
     """The cashier paid the refund out in cash or by transfer: record it. For a counter
-    payment this is how it is paid back; for an online one whose gateway refund is
-    abnormal or failed, this is "paid another way" (the stuck payout is given up)."""
-    from linli.refunds.booking import book_success
-
+    payment this is how it is paid back; for an online one that needs staff, this is
+    "paid another way" (a stuck gateway payout is given up; should the gateway still
+    refund it later, that is recorded as a refund paid twice). It pays the reservation
+    made at approval."""
     _check_staff(acting_user, application, "refunds.change_refundapplication")
     if channel not in COUNTER_PAYOUT_CHANNELS:
         raise RefundError(_("Pay a refund out in cash or by bank transfer."))
@@ -257,13 +341,12 @@ def refund_record_counter(*, acting_user, application: RefundApplication, channe
     if online and application.status != A.ATTENTION:
         raise RefundError(_("An online payment is refunded through its gateway; pay another "
                             "way only when that failed."))
-    if not online and application.status != A.APPROVED:
+    if not online and application.status not in (A.APPROVED, A.ATTENTION):
         raise RefundError(_("This application is not approved for paying out."))
     stuck = application.payouts.select_for_update().filter(status__in=RefundPayout.HOLDING)
     if stuck.filter(status__in=[S.PROCESSING, S.SUCCESS]).exists():
         raise RefundError(_("The gateway is still processing this refund."))
-    carried = stuck.filter(status__in=[S.ABNORMAL, S.PENDING]).first()
-    if carried is not None:
+    for carried in stuck.filter(status__in=[S.ABNORMAL, S.PENDING]):
         carried.status, carried.finished_at = S.ABANDONED, timezone.now()
         carried.save(update_fields=["status", "finished_at"])
     _check_room(payment, application.amount_fen)
@@ -275,5 +358,43 @@ def refund_record_counter(*, acting_user, application: RefundApplication, channe
     )
     application.status = A.PAYING
     application.save(update_fields=["status"])
-    book_success(payout, acting_user=acting_user)
+    try:
+        book_success(payout, acting_user=acting_user)
+    except SourceGone as exc:
+        raise RefundError(str(exc)) from exc
     return payout
+
+
+def cancellable(application: RefundApplication) -> bool:
+    """Nothing is in flight and no money went: a refund that needs staff, or an
+    approved one the cashier has not paid out."""
+    if application.status == A.ATTENTION:
+        return not application.payouts.filter(status__in=RefundPayout.HOLDING).exists()
+    return (application.status == A.APPROVED
+            and application.payment.channel in COUNTER_CHANNELS)
+
+
+@transaction.atomic
+def refund_cancel(*, acting_user, application: RefundApplication,
+                  reason: str) -> RefundApplication:
+    """Cancel a refund that cannot or will not be paid: the reservation made at approval
+    is reversed (a prepaid balance goes back to the wallet) and the owner sees why."""
+    _check_staff(acting_user, application, "refunds.change_refundapplication")
+    reason = (reason or "").strip()
+    if not reason:
+        raise RefundError(_("Say why the refund is cancelled."))
+    Payment.objects.select_for_update().filter(pk=application.payment_id).first()
+    application = (RefundApplication.objects.select_for_update().select_related("payment", "unit")
+                   .get(pk=application.pk))
+    if not cancellable(application):
+        raise RefundError(_("Only a refund that needs staff, with nothing in progress at the "
+                            "gateway, or one approved for the counter, can be cancelled."))
+    unreserve(application, acting_user=acting_user)
+    application.status = A.CANCELLED
+    application.cancelled_by, application.cancelled_at = acting_user, timezone.now()
+    application.decision_note = reason[:200]
+    application.save(update_fields=["status", "cancelled_by", "cancelled_at", "decision_note"])
+    audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=application,
+                 community_id=application.community_id,
+                 summary=f"cancelled ({format_fen(application.amount_fen)}): {reason[:100]}")
+    return application

@@ -1,8 +1,14 @@
 """Refund applications and their review: who may apply, for what, and who may approve.
 
-Every write locks the payment row first (``Payment`` … then the application), so two
-applications or approvals of one payment queue and each sees what the other took.
-Paying the money back is ``linli.refunds.payouts``.
+Every write locks the payment row first (``Payment`` … then the application; the whole
+order is ``booking.LOCK_ORDER``), so two applications or approvals of one payment queue
+and each sees what the other took. Paying the money back is ``linli.refunds.payouts``.
+
+Separation of duties: whoever applied for a refund never approves it (superusers
+included); the two approvals of a large refund come from two people; above the
+community's finance threshold one approver must have the finance role; an
+application filed by staff always needs someone else's approval. Approval sets the
+money aside (``booking.reserve``) and is refused when the money to refund is gone.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.money import format_fen
-from linli.payments.models import Payment
+from linli.payments.models import OrderRefund, Payment
+from linli.refunds.booking import SourceGone, reserve
 from linli.refunds.models import (
     APPROVER_RANK,
     APPROVER_ROLES,
@@ -87,8 +95,18 @@ def _approval_terms(policies: list[RefundPolicy], amount_fen: int) -> dict:
                and amount_fen > p.second_approval_above_fen]
     second_role = (max((p.second_approver_role for p in seconds),
                        key=lambda r: APPROVER_RANK.get(r, 0)) if seconds else "")
-    return {"needs_approval": needs or bool(seconds), "approver_role": role,
-            "needs_second": bool(seconds), "second_approver_role": second_role}
+    finance = any(p.finance_approval_above_fen is not None
+                  and amount_fen > p.finance_approval_above_fen for p in policies)
+    if finance and not seconds and _rank(role) > _rank(Role.FINANCE):
+        # The one approver the policy asks for outranks finance: finance approves second.
+        seconds, second_role = [True], Role.FINANCE
+    return {"needs_approval": needs or bool(seconds) or finance, "approver_role": role,
+            "needs_second": bool(seconds), "second_approver_role": second_role,
+            "needs_finance": finance}
+
+
+def _rank(role: str) -> int:
+    return APPROVER_RANK.get(role, 99)
 
 
 @transaction.atomic
@@ -121,6 +139,7 @@ def refund_apply(*, acting_user, payment: Payment, reason: str,
         by_staff=_is_staff(acting_user), approver_role=terms["approver_role"],
         needs_second=terms["needs_second"],
         second_approver_role=terms["second_approver_role"],
+        needs_finance=terms["needs_finance"],
     )
     if prepaid_fen:
         RefundLine.objects.create(application=application, basis=RefundLine.Basis.PREPAID,
@@ -132,8 +151,9 @@ def refund_apply(*, acting_user, payment: Payment, reason: str,
                                   amount_fen=fen)
     audit_record(actor=acting_user, action=AuditEvent.Action.CREATE, obj=application,
                  community_id=application.community_id,
-                 summary=f"refund application {amount_fen} fen of payment #{payment.pk}")
-    if not terms["needs_approval"]:
+                 summary=f"refund application {format_fen(amount_fen)} of payment "
+                         f"#{payment.pk}")
+    if not terms["needs_approval"] and not application.by_staff:
         _approve(application, None, note="")
     return application
 
@@ -182,19 +202,14 @@ def _locked(application: RefundApplication) -> RefundApplication:
 @transaction.atomic
 def refund_approve(*, acting_user, application: RefundApplication,
                    note: str = "") -> RefundApplication:
-    """Approve (the first or the second approval). Once approved, the money is sent
-    back after commit (``payouts.refund_execute``)."""
+    """Approve (the first or the second approval). Once approved, the money is set aside
+    and sent back after commit (``payouts.refund_execute``)."""
     application = _locked(application)
     S = RefundApplication.Status
     if application.status not in (S.SUBMITTED, S.AWAITING_SECOND):
         raise RefundError(_("This application is not awaiting approval."))
     second = application.status == S.AWAITING_SECOND
-    if not may_approve(acting_user, application, second=second):
-        role = dict(APPROVER_ROLES).get(
-            application.second_approver_role if second else application.approver_role, "")
-        raise RefundError(_("This refund must be approved by: %(role)s.") % {"role": role})
-    if second and application.first_approver_id == acting_user.pk:
-        raise RefundError(_("The second approval must come from another person."))
+    _check_approver(acting_user, application)
     now = timezone.now()
     if not second:
         application.first_approver, application.first_approved_at = acting_user, now
@@ -212,18 +227,88 @@ def refund_approve(*, acting_user, application: RefundApplication,
     return _approve(application, acting_user, note=note)
 
 
+def approval_refusal(user, application: RefundApplication) -> str:
+    """Why ``user`` may not give the approval the application waits for ("" if they may)."""
+    S = RefundApplication.Status
+    if application.status not in (S.SUBMITTED, S.AWAITING_SECOND):
+        return _("This application is not awaiting approval.")
+    second = application.status == S.AWAITING_SECOND
+    if application.requested_by_id is not None and application.requested_by_id == user.pk:
+        return _("You applied for this refund; someone else must approve it.")
+    if not may_approve(user, application, second=second):
+        role = dict(APPROVER_ROLES).get(
+            application.second_approver_role if second else application.approver_role, "")
+        return _("This refund must be approved by: %(role)s.") % {"role": role}
+    if second and application.first_approver_id == user.pk:
+        return _("The second approval must come from another person.")
+    if application.needs_finance and not _is_finance(user) and _finance_step(application,
+                                                                              second):
+        return _("A refund of this amount must be approved by someone with the finance role.")
+    return ""
+
+
+def _check_approver(user, application: RefundApplication) -> None:
+    refusal = approval_refusal(user, application)
+    if refusal:
+        raise RefundError(refusal)
+
+
+def _is_finance(user) -> bool:
+    staff = getattr(user, "staff", None)
+    return staff is not None and staff.role == Role.FINANCE
+
+
+def _finance_step(application: RefundApplication, second: bool) -> bool:
+    """Whether this approval is the one that must come from finance: the last one when
+    no finance person approved before, or the first when the second approver's role
+    outranks finance (so finance could not give it)."""
+    if second:
+        first = application.first_approver
+        return first is None or not _is_finance(first)
+    if not application.needs_second:
+        return True
+    return _rank(application.second_approver_role) > _rank(Role.FINANCE)
+
+
 def _approve(application: RefundApplication, acting_user, *, note: str) -> RefundApplication:
     from linli.refunds.payouts import queue_execute
 
+    _check_source(application)
+    try:
+        reserve(application, acting_user=acting_user)
+    except SourceGone as exc:
+        raise RefundError(_("Refused: %(reason)s") % {"reason": exc}) from exc
     application.status = RefundApplication.Status.APPROVED
     if acting_user is None:
         application.decided_at = timezone.now()
     application.save()
     audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=application,
                  community_id=application.community_id,
-                 summary="approved" + ("" if acting_user else " (no approval needed)"))
+                 summary=f"approved {format_fen(application.amount_fen)}"
+                         + ("" if acting_user else " (no approval needed)"))
     transaction.on_commit(lambda: queue_execute(application.pk))
     return application
+
+
+SET_ASIDE = (RefundApplication.Status.APPROVED, RefundApplication.Status.PAYING,
+             RefundApplication.Status.ATTENTION, RefundApplication.Status.REFUNDED)
+
+
+def _check_source(application: RefundApplication) -> None:
+    """Under the payment's row lock: what approved applications and automatic refunds
+    took of the payment, plus this one, stays within what was paid."""
+    payment = application.payment
+    taken = (RefundApplication.objects.filter(payment_id=payment.pk, status__in=SET_ASIDE)
+             .exclude(pk=application.pk).aggregate(s=Sum("amount_fen"))["s"] or 0)
+    taken += (OrderRefund.objects.filter(payment_id=payment.pk)
+              .exclude(status=OrderRefund.Status.FAILED)
+              .aggregate(s=Sum("amount_fen"))["s"] or 0)
+    if taken + application.amount_fen > payment.amount_fen:
+        raise RefundError(
+            _("Refused: only %(left)s of this payment is left to refund (%(taken)s was "
+              "refunded or approved meanwhile), less than the %(amount)s asked.")
+            % {"left": format_fen(max(payment.amount_fen - taken, 0)),
+               "taken": format_fen(taken), "amount": format_fen(application.amount_fen)})
 
 
 @transaction.atomic

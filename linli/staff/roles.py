@@ -69,6 +69,7 @@ REFUNDS_REVIEW = {
     "refunds.refundpayout": (VIEW,),
     "refunds.refundvoucher": (VIEW,),
     "refunds.refundpolicy": (VIEW,),
+    "refunds.duplicaterefund": (VIEW,),  # resolving needs change_refundapplication
 }
 
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {

@@ -42,8 +42,8 @@ def test_every_account_is_posted_by_some_rule():
 
 def test_unbalanced_refund_parts_are_refused():
     with pytest.raises(ValueError):
-        postings.refund_paid_out(channel="cash", unit_id=1, amount_fen=100,
-                                 bill_lines=[(7, 99, False)], prepaid_fen=0)
+        postings.refund_approved(unit_id=1, amount_fen=100, bill_lines=[(7, 99, False)],
+                                 prepaid_fen=0)
 
 
 def test_docs_table_is_generated_from_the_rules():

@@ -22,6 +22,7 @@ from linli.billing.selectors import late_fee_due_fen, with_balances
 from linli.billing.statement import bill_label
 from linli.estate.models import Occupancy, Unit
 from linli.payments.models import COUNTER_CHANNELS, Channel, Payment, PrepaidWallet
+from linli.refunds.models import DuplicateRefund, RefundPayout
 
 SEARCH_LIMIT = 50
 
@@ -193,18 +194,60 @@ def receipt_pdf_url(payment: Payment) -> str | None:
 
 
 # --- a cashier's takings of a day ------------------------------------------------------------------
+#
+# A shift (交班) is one cashier's day at the counter: the money they took (counter
+# payments) and the money they handed out (refunds paid in cash or by transfer) or took
+# back (refunds paid twice, recovered). Its total per channel is net: cash in − cash out
+# is what the drawer must hold. ``refunds.invariants`` checks each shift against the
+# ledger with ``shift_records``.
+
+PAYMENT, REFUND, RECOVERY = "payment", "refund", "recovery"
+
+
+@dataclass
+class TakingsLine:
+    """One line of the sheet; ``amount_fen`` is negative for money handed out."""
+
+    kind: str
+    at: dt.datetime
+    number: str            # receipt number, refund voucher number, or refund number
+    unit_label: str
+    payer: str
+    channel: str
+    amount_fen: int
+    reference: str
+    payment: Payment | None = None
 
 
 @dataclass
 class Takings:
     payments: list[Payment]
-    by_channel: list[tuple[str, str, int, int]]  # (code, label, count, total fen)
+    by_channel: list[tuple[str, str, int, int]]  # (code, label, count, net total fen)
     total_fen: int
     communities: list[str] = field(default_factory=list)
+    lines: list[TakingsLine] = field(default_factory=list)
+    refunds: list = field(default_factory=list)      # RefundPayout paid out by the cashier
+    recoveries: list = field(default_factory=list)   # DuplicateRefund taken back
 
     @property
     def count(self) -> int:
-        return len(self.payments)
+        return len(self.lines) if self.lines else len(self.payments)
+
+    def _cash(self, sign: int) -> int:
+        return sum(line.amount_fen for line in self.lines
+                   if line.channel == Channel.CASH and line.amount_fen * sign > 0)
+
+    @property
+    def cash_in_fen(self) -> int:
+        return self._cash(1)
+
+    @property
+    def cash_out_fen(self) -> int:
+        return -self._cash(-1)
+
+    @property
+    def cash_net_fen(self) -> int:
+        return self.cash_in_fen - self.cash_out_fen
 
 
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -215,26 +258,76 @@ def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
+def shift_records(community_ids: Iterable[int] | None = None, *, cashier_id: int | None = None,
+                  start: dt.datetime | None = None, end: dt.datetime | None = None):
+    """(counter payments, refunds paid out at the counter, refunds paid twice recovered
+    at the counter), as querysets: what shifts are made of."""
+    payments = Payment.objects.filter(channel__in=COUNTER_CHANNELS, cashier__isnull=False)
+    refunds = RefundPayout.objects.filter(status=RefundPayout.Status.SUCCESS,
+                                          channel__in=COUNTER_CHANNELS)
+    recoveries = DuplicateRefund.objects.filter(status=DuplicateRefund.Status.RECOVERED)
+    if community_ids is not None:
+        ids = list(community_ids)
+        payments, refunds, recoveries = (payments.filter(community_id__in=ids),
+                                         refunds.filter(community_id__in=ids),
+                                         recoveries.filter(community_id__in=ids))
+    if cashier_id is not None:
+        payments = payments.filter(cashier_id=cashier_id)
+        refunds = refunds.filter(cashier_id=cashier_id)
+        recoveries = recoveries.filter(resolved_by_id=cashier_id)
+    if start is not None:
+        payments = payments.filter(received_at__gte=start, received_at__lt=end)
+        refunds = refunds.filter(finished_at__gte=start, finished_at__lt=end)
+        recoveries = recoveries.filter(resolved_at__gte=start, resolved_at__lt=end)
+    return payments, refunds, recoveries
+
+
 def takings(community_ids: Iterable[int], *, cashier_id: int, day: dt.date,
             community_id: int | None = None) -> Takings:
-    """Every counter payment ``cashier_id`` took on ``day`` in these communities, in time
-    order, with totals per channel and in all."""
+    """Everything ``cashier_id`` took in and paid out at the counter on ``day`` in these
+    communities, in time order, with net totals per channel and in all."""
     start, end = day_bounds(day)
-    qs = Payment.objects.filter(
-        community_id__in=list(community_ids), cashier_id=cashier_id,
-        channel__in=COUNTER_CHANNELS, received_at__gte=start, received_at__lt=end,
-    )
-    if community_id:
-        qs = qs.filter(community_id=community_id)
+    ids = [community_id] if community_id else list(community_ids)
+    if community_id and community_id not in set(community_ids):
+        ids = []
+    payments_qs, refunds_qs, recoveries_qs = shift_records(ids, cashier_id=cashier_id,
+                                                           start=start, end=end)
     related = ["community", "unit__building"]
     if receipts_exist():
         related.append("receipt")
-    payments = list(qs.select_related(*related).order_by("received_at", "id"))
+    payments = list(payments_qs.select_related(*related).order_by("received_at", "id"))
+    refunds = list(refunds_qs.select_related("community", "application__unit__building",
+                                             "payment", "voucher")
+                   .order_by("finished_at", "id"))
+    recoveries = list(recoveries_qs.select_related("community", "unit__building", "payout")
+                      .order_by("resolved_at", "id"))
+    lines = [_payment_line(p) for p in payments] + [_refund_line(r) for r in refunds] + [
+        _recovery_line(d) for d in recoveries]
+    lines.sort(key=lambda line: line.at)
     totals: dict[str, list[int]] = {}
-    for p in payments:
-        entry = totals.setdefault(p.channel, [0, 0])
+    for line in lines:
+        entry = totals.setdefault(line.channel, [0, 0])
         entry[0] += 1
-        entry[1] += p.amount_fen
+        entry[1] += line.amount_fen
     by_channel = [(c, str(Channel(c).label), *totals[c]) for c in COUNTER_CHANNELS if c in totals]
-    names = sorted({p.community.name for p in payments})
-    return Takings(payments, by_channel, sum(p.amount_fen for p in payments), names)
+    names = sorted({p.community.name for p in payments} | {r.community.name for r in refunds}
+                   | {d.community.name for d in recoveries})
+    return Takings(payments, by_channel, sum(line.amount_fen for line in lines), names,
+                   lines=lines, refunds=refunds, recoveries=recoveries)
+
+
+def _payment_line(p: Payment) -> TakingsLine:
+    return TakingsLine(PAYMENT, p.received_at, receipt_number(p), f"{p.community.name} {p.unit}",
+                       p.payer_name, p.channel, p.amount_fen, p.reference, payment=p)
+
+
+def _refund_line(r) -> TakingsLine:
+    voucher = getattr(r, "voucher", None)
+    return TakingsLine(REFUND, r.finished_at, voucher.number if voucher else r.out_refund_no,
+                       f"{r.community.name} {r.application.unit}", r.payment.payer_name,
+                       r.channel, -r.amount_fen, r.reference)
+
+
+def _recovery_line(d) -> TakingsLine:
+    return TakingsLine(RECOVERY, d.resolved_at, d.payout.out_refund_no,
+                       f"{d.community.name} {d.unit}", "", d.channel, d.amount_fen, d.reference)

@@ -6,7 +6,7 @@ Included before the admin, so these paths must never be an admin model's name
 
 from django.urls import path
 
-from linli.payments.counter import scan, views
+from linli.payments.counter import scan, takings, views
 
 app_name = "counter"
 
@@ -19,7 +19,7 @@ urlpatterns = [
     path("counter/orders/<int:pk>/", scan.order_page, name="order"),
     path("counter/orders/<int:pk>/status/", scan.order_status, name="order-status"),
     path("counter/orders/<int:pk>/close/", scan.order_close, name="order-close"),
-    path("takings/", views.takings, name="takings"),
-    path("takings/print/", views.takings_print, name="takings-print"),
-    path("takings/export.xlsx", views.takings_xlsx, name="takings-xlsx"),
+    path("takings/", takings.takings, name="takings"),
+    path("takings/print/", takings.takings_print, name="takings-print"),
+    path("takings/export.xlsx", takings.takings_xlsx, name="takings-xlsx"),
 ]

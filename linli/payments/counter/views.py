@@ -1,4 +1,4 @@
-"""The counter desk (前台收费) and the cashier's daily takings (交班) in the console (thin:
+"""The counter desk (前台收费) in the console (the daily takings are ``counter.takings``) (thin:
 check scope, permission and input, call one service or selector, render).
 
 Counter: find a unit → its open bills with what each costs today → tick, choose the
@@ -16,49 +16,43 @@ console page.
 from __future__ import annotations
 
 import datetime as dt
-import io
-from dataclasses import dataclass
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
-from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db import IntegrityError
+from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 
-from linli.billing.models import Bill
-from linli.billing.services.status import lock_bills
 from linli.billing.statement import bill_label
-from linli.core.audit import audit_record
-from linli.core.http import client_ip
-from linli.core.models import AuditEvent
-from linli.core.xlsx import XLSX_CONTENT_TYPE
 from linli.estate.models import Unit
-from linli.money import fen_to_decimal, format_fen
+from linli.money import format_fen
 from linli.payments.counter import selectors as sel
 from linli.payments.counter.forms import (
     KEY_RE,
     CounterDepositForm,
     CounterPayForm,
     SearchForm,
-    TakingsForm,
 )
 from linli.payments.counter.scan import scan_channels
-from linli.payments.models import COUNTER_CHANNELS, Channel, Payment, PaymentAllocation
+from linli.payments.counter.services import (
+    BillsChanged,
+    Change,
+    Plan,
+    counter_pay,
+    counter_plan,
+)
+from linli.payments.counter.takings import user_label
+from linli.payments.models import Channel, Payment, PaymentAllocation
 from linli.payments.orders import orders_close_for_bills
-from linli.payments.services import PaymentError, payment_record, prepaid_deposit
+from linli.payments.services import PaymentError, prepaid_deposit
 from linli.staff.models import Role
 from linli.staff.scope import communities_for, community_ids_for, require_community_in_scope
 
@@ -159,119 +153,22 @@ def _results_table(hits: list[sel.UnitHit]) -> dict:
 # --- the unit: what it owes, paying, depositing -------------------------------------------------
 
 
-@dataclass
-class Change:
-    """A ticked bill that costs something else now than when the page was shown."""
-
-    label: str
-    seen_fen: int | None
-    now_fen: int
-
-    @property
-    def text(self) -> str:
-        if self.now_fen == 0:
-            return _("%(bill)s: settled or cancelled meanwhile, nothing is owed on it now.") % {
-                "bill": self.label}
-        if self.seen_fen is None:
-            return _("%(bill)s: now %(now)s.") % {"bill": self.label,
-                                                 "now": format_fen(self.now_fen)}
-        return _("%(bill)s: was %(seen)s, now %(now)s.") % {
-            "bill": self.label, "seen": format_fen(self.seen_fen), "now": format_fen(self.now_fen)}
-
-
-class BillsChanged(Exception):
-    def __init__(self, changes: list[Change]) -> None:
-        super().__init__("bills changed")
-        self.changes = changes
-
-
-@dataclass
-class Plan:
-    """What confirming would record, as the server computes it."""
-
-    dues: list[sel.BillDue]
-    channel: str
-    received_fen: int
-    due_fen: int
-    amount_fen: int  # the payment recorded
-    change_fen: int  # cash handed back
-    excess_fen: int  # kept as the unit's prepaid balance
-    short_fen: int  # still owed on the ticked bills afterwards
-
-    @property
-    def bill_ids(self) -> list[int]:
-        return [d.bill.pk for d in self.dues]
-
-
-def make_plan(dues: list[sel.BillDue], *, channel: str, received_fen: int,
-              keep_change: bool) -> Plan:
-    due_fen = sum(d.due_fen for d in dues)
-    if channel == Channel.CASH and received_fen > due_fen and not keep_change:
-        amount_fen, change_fen = due_fen, received_fen - due_fen
-    else:
-        amount_fen, change_fen = received_fen, 0
-    return Plan(dues=dues, channel=channel, received_fen=received_fen, due_fen=due_fen,
-                amount_fen=amount_fen, change_fen=change_fen,
-                excess_fen=max(amount_fen - due_fen, 0), short_fen=max(due_fen - amount_fen, 0))
-
-
-def _changes(unit: Unit, ids: list[int], now: list[sel.BillDue], seen: dict[int, int]
-             ) -> list[Change]:
-    now_fen = {d.bill.pk: d.due_fen for d in now}
-    labels = {d.bill.pk: d.label for d in now}
-    missing = [i for i in ids if i not in labels]
-    if missing:
-        labels |= sel.bill_labels(unit, missing)
-    return [Change(labels.get(i, f"#{i}"), seen.get(i), now_fen.get(i, 0))
-            for i in ids if seen.get(i) != now_fen.get(i, 0)]
-
-
 def _check(unit: Unit, form: CounterPayForm, today: dt.date) -> Plan:
     """The plan for the posted form, or ``BillsChanged``/``PaymentError``."""
-    ids = form.cleaned_data["bills"]
-    if not ids:
-        raise PaymentError(_("Tick at least one bill to pay. To keep money as prepaid balance "
-                             "without paying a bill, use the prepaid deposit below."))
-    if Bill.objects.filter(pk__in=ids, unit_id=unit.pk).count() != len(ids):
-        raise PaymentError(_("Some of the ticked bills are not bills of this unit; "
-                             "nothing was recorded."))
-    dues = sel.open_bills(unit, as_of=today, bill_ids=ids)
-    changes = _changes(unit, ids, dues, form.seen_fen())
-    if changes:
-        raise BillsChanged(changes)
     data = form.cleaned_data
-    return make_plan(dues, channel=data["channel"], received_fen=data["received"],
-                     keep_change=data["keep_change"])
+    return counter_plan(unit, bill_ids=data["bills"], seen_fen=form.seen_fen(),
+                        channel=data["channel"], received_fen=data["received"],
+                        keep_change=data["keep_change"], today=today)
 
 
 def _record(request: HttpRequest, unit: Unit, form: CounterPayForm, today: dt.date
             ) -> Payment:
-    """Record the payment under the bills' locks, after checking again that nothing
-    changed; the same key again returns the payment already recorded."""
-    key = _pay_key(unit, form.cleaned_data["key"])
     data = form.cleaned_data
-    try:
-        with transaction.atomic():
-            lock_bills(data["bills"])
-            done = _recorded(key)
-            if done is not None:
-                return done
-            plan = _check(unit, form, today)
-            note = ""
-            if plan.change_fen:
-                note = _("Received %(received)s in cash, change %(change)s") % {
-                    "received": format_fen(plan.received_fen),
-                    "change": format_fen(plan.change_fen)}
-            return payment_record(
-                acting_user=request.user, unit=unit, channel=plan.channel,
-                amount_fen=plan.amount_fen, bill_ids=plan.bill_ids, idempotency_key=key,
-                reference=data["reference"], payer_name=data["payer_name"], note=note,
-            )
-    except IntegrityError:
-        done = _recorded(key)  # the same form sent twice at once: the other one recorded it
-        if done is None:
-            raise
-        return done
+    return counter_pay(
+        acting_user=request.user, unit=unit, idempotency_key=_pay_key(unit, data["key"]),
+        bill_ids=data["bills"], seen_fen=form.seen_fen(), channel=data["channel"],
+        received_fen=data["received"], keep_change=data["keep_change"],
+        reference=data["reference"], payer_name=data["payer_name"], today=today)
 
 
 def _payer_name(unit: Unit, today: dt.date) -> str:
@@ -453,7 +350,7 @@ def payment_page(request: HttpRequest, pk: int) -> HttpResponse:
         "amount": format_fen(payment.amount_fen),
         "channel": payment.get_channel_display(),
         "received": timezone.localtime(payment.received_at),
-        "cashier": _user_label(payment.cashier) if payment.cashier else "—",
+        "cashier": user_label(payment.cashier) if payment.cashier else "—",
         "kept": format_fen(kept_fen) if kept_fen else "",
         "allocations_table": {
             "headers": [pgettext("counter", "Bill"), pgettext("counter", "Due"),
@@ -467,198 +364,3 @@ def payment_page(request: HttpRequest, pk: int) -> HttpResponse:
         "desk_url": reverse("counter:desk"),
     }
     return TemplateResponse(request, "payments/counter/payment.html", context)
-
-
-# --- daily takings (交班) --------------------------------------------------------------------------
-
-
-def _user_label(user) -> str:
-    staff = getattr(user, "staff", None)
-    name = staff.display_name if staff is not None else (user.get_full_name() or "")
-    return f"{name} ({user.get_username()})" if name else user.get_username()
-
-
-def may_choose_cashier(user) -> bool:
-    if user.is_superuser:
-        return True
-    staff = getattr(user, "staff", None)
-    return staff is not None and staff.role in SUPERVISING_ROLES
-
-
-def cashier_choices(user, community_ids: frozenset[int]) -> list[tuple[int, str]]:
-    """Whose takings ``user`` may see: their own; a manager, finance or company admin also
-    every cashier of their communities and anyone who took money at their counters."""
-    if not may_choose_cashier(user):
-        return [(user.pk, _user_label(user))]
-    ids = list(community_ids)
-    takers = (Payment.objects.filter(community_id__in=ids, channel__in=COUNTER_CHANNELS,
-                                     cashier__isnull=False)
-              .values("cashier_id").distinct().order_by())
-    users = (get_user_model().objects
-             .filter(Q(pk=user.pk) | Q(pk__in=takers)
-                     | Q(staff__role=Role.CASHIER, staff__communities__in=ids))
-             .select_related("staff").distinct().order_by("username"))
-    choices = [(u.pk, _user_label(u)) for u in users]
-    choices.sort(key=lambda c: (c[0] != user.pk, c[1]))
-    return choices
-
-
-@dataclass
-class TakingsQuery:
-    form: TakingsForm
-    cashier: object
-    cashier_label: str
-    day: dt.date
-    community: object | None
-    takings: sel.Takings
-
-    def params(self) -> str:
-        query = {"cashier": self.cashier.pk, "day": self.day.isoformat()}
-        if self.community is not None:
-            query["community"] = self.community.pk
-        return urlencode(query)
-
-
-def _takings_query(request: HttpRequest) -> TakingsQuery:
-    user = request.user
-    communities = communities_for(user)
-    ids = community_ids_for(user)
-    choices = cashier_choices(user, ids)
-    raw = request.GET.get("cashier")
-    if raw and (not raw.isdigit() or int(raw) not in {c[0] for c in choices}):
-        raise Http404("cashier not found")
-    require_community_in_scope(request.GET.get("community"), communities)
-    form = TakingsForm(request.GET or None, cashiers=choices, communities=communities)
-    cashier_id, day, community = user.pk, timezone.localdate(), None
-    if form.is_bound:
-        form.is_valid()  # a day written wrong is said on the page; the rest still applies
-        cashier_id = form.cleaned_data.get("cashier") or user.pk
-        day = form.cleaned_data.get("day") or day
-        community = form.cleaned_data.get("community")
-    cashier = get_user_model().objects.select_related("staff").get(pk=cashier_id)
-    result = sel.takings(ids, cashier_id=cashier_id, day=day,
-                         community_id=community.pk if community else None)
-    return TakingsQuery(form, cashier, _user_label(cashier), day, community, result)
-
-
-def _takings_rows(result: sel.Takings) -> list[list]:
-    return [
-        [f"{timezone.localtime(p.received_at):%H:%M}", sel.receipt_number(p) or "—",
-         f"{p.community.name} {p.unit}", p.payer_name or "—", p.get_channel_display(),
-         format_fen(p.amount_fen), p.reference or "—"]
-        for p in result.payments
-    ]
-
-
-def _takings_headers() -> list[str]:
-    return [pgettext("takings", "Time"), _("Receipt no."), _("Unit"), _("Payer"),
-            pgettext("payment", "Channel"), _("Amount"), _("Reference")]
-
-
-def _takings_context(request: HttpRequest, q: TakingsQuery) -> dict:
-    result = q.takings
-    return {
-        "title": _("Cashier's daily takings"),
-        "query": q,
-        "form": q.form,
-        "community_label": q.community.name if q.community else
-        ("、".join(result.communities) or _("All my communities")),
-        "headers": _takings_headers(),
-        "rows": _takings_rows(result),
-        "channels": [(label, count, format_fen(total))
-                     for _code, label, count, total in result.by_channel],
-        "grand_total": format_fen(result.total_fen),
-        "count": result.count,
-        "print_url": f"{reverse('counter:takings-print')}?{q.params()}",
-        "xlsx_url": f"{reverse('counter:takings-xlsx')}?{q.params()}",
-        "printed_at": timezone.localtime(),
-    }
-
-
-@staff_member_required
-@permission_required(TAKINGS_PERMISSION, raise_exception=True)
-@require_GET
-def takings(request: HttpRequest) -> HttpResponse:
-    q = _takings_query(request)
-    context = {**admin.site.each_context(request), **_takings_context(request, q)}
-    context["table"] = {"headers": context["headers"], "rows": context["rows"]}
-    return TemplateResponse(request, "payments/counter/takings.html", context)
-
-
-@staff_member_required
-@permission_required(TAKINGS_PERMISSION, raise_exception=True)
-@require_GET
-def takings_print(request: HttpRequest) -> HttpResponse:
-    q = _takings_query(request)
-    return TemplateResponse(request, "payments/counter/takings_print.html",
-                            _takings_context(request, q))
-
-
-_YUAN_FORMAT = "#,##0.00"
-
-
-def _text(ws, value, *, bold: bool = False) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws, value=str(value))
-    cell.data_type = "s"  # typed text (a payer name such as "=1+1") never becomes a formula
-    if bold:
-        cell.font = Font(bold=True)
-    return cell
-
-
-def _yuan(ws, amount_fen: int, *, bold: bool = False) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws, value=fen_to_decimal(amount_fen))  # exact, never a float
-    cell.number_format = _YUAN_FORMAT
-    if bold:
-        cell.font = Font(bold=True)
-    return cell
-
-
-def takings_workbook(q: TakingsQuery, community_label: str) -> bytes:
-    result = q.takings
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=_("Cashier handover sheet")[:31])
-    for column, width in zip("ABCDEFG", (18, 16, 28, 14, 12, 14, 24), strict=True):
-        ws.column_dimensions[column].width = width
-    ws.append([_text(ws, _("Cashier handover sheet"), bold=True)])
-    ws.append([_text(ws, _("Cashier")), _text(ws, q.cashier_label)])
-    ws.append([_text(ws, pgettext("takings", "Day")), _text(ws, q.day.isoformat())])
-    ws.append([_text(ws, pgettext("counter", "Community")), _text(ws, community_label)])
-    ws.append([])
-    headers = [pgettext("takings", "Time"), _("Receipt no."), _("Unit"), _("Payer"),
-               pgettext("payment", "Channel"), _("Amount (yuan)"), _("Reference")]
-    ws.append([_text(ws, h, bold=True) for h in headers])
-    for p in result.payments:
-        time_cell = WriteOnlyCell(ws, value=timezone.localtime(p.received_at).replace(tzinfo=None))
-        time_cell.number_format = "yyyy-mm-dd hh:mm"
-        ws.append([time_cell, _text(ws, sel.receipt_number(p)),
-                   _text(ws, f"{p.community.name} {p.unit}"), _text(ws, p.payer_name),
-                   _text(ws, p.get_channel_display()), _yuan(ws, p.amount_fen),
-                   _text(ws, p.reference)])
-    ws.append([])
-    for _code, label, count, total in result.by_channel:
-        ws.append([None, None, None, None, _text(ws, label, bold=True), _yuan(ws, total),
-                   _text(ws, _("%(count)s payment(s)") % {"count": count})])
-    ws.append([None, None, None, None, _text(ws, _("Grand total"), bold=True),
-               _yuan(ws, result.total_fen, bold=True),
-               _text(ws, _("%(count)s payment(s)") % {"count": result.count})])
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
-
-
-@staff_member_required
-@permission_required(TAKINGS_PERMISSION, raise_exception=True)
-@require_GET
-def takings_xlsx(request: HttpRequest) -> HttpResponse:
-    q = _takings_query(request)
-    context = _takings_context(request, q)
-    response = HttpResponse(takings_workbook(q, context["community_label"]),
-                            content_type=XLSX_CONTENT_TYPE)
-    filename = f"{_('Cashier handover sheet')}-{q.cashier.get_username()}-{q.day:%Y%m%d}.xlsx"
-    response["Content-Disposition"] = content_disposition_header(as_attachment=True,
-                                                                 filename=filename)
-    audit_record(actor=request.user, action=AuditEvent.Action.ACTION, obj=q.community,
-                 summary=f"export takings of {q.cashier.get_username()} on {q.day} "
-                         f"({q.takings.count} payments)",
-                 ip=client_ip(request))
-    return response

@@ -38,7 +38,13 @@ def months(today: dt.date | None = None) -> dict[str, str]:
 
 
 def check_ok() -> None:
-    call_command("linli_check", stdout=io.StringIO())  # SystemExit(1) on any violation
+    """``linli check`` passes (else the failure says which invariants and why)."""
+    out = io.StringIO()
+    try:
+        call_command("linli_check", stdout=out)
+    except SystemExit as exc:
+        failed = [line for line in out.getvalue().splitlines() if "FAIL" in line or "✗" in line]
+        raise AssertionError("linli check failed:\n" + "\n".join(failed)) from exc
 
 
 class World:
@@ -100,6 +106,16 @@ class World:
         assert applied.payment is not None, applied
         return applied.payment
 
+    def topup_online(self, unit, amount_fen: int):
+        """A prepaid top-up (预存) paid at the sandbox."""
+        payer = User.objects.filter(username="refund-payer").first() or \
+            User.objects.create_superuser("refund-payer", "p@example.com", t.PASSWORD)
+        order = order_create(payer=payer, channel=Channel.SANDBOX, mode="sandbox",
+                             idempotency_key=f"refund-topup-{next(_keys)}", unit=unit,
+                             topup_fen=amount_fen)
+        status = gateway_for(self.account.config()).pay(order.out_trade_no)
+        return trade_apply(self.account, status, source="test").payment
+
     def pay_cash(self, unit, bills, amount_fen: int | None = None):
         return payment_record(
             acting_user=self.cashier, unit=unit, channel=Channel.CASH,
@@ -109,3 +125,9 @@ class World:
 
 def refund_entries() -> list[JournalEntry]:
     return list(JournalEntry.objects.filter(kind="refund"))
+
+
+def reserved_accounts(application) -> dict:
+    """The lines of the entry that set an approved application's amount aside."""
+    entry = JournalEntry.objects.get(business_key=f"refund_reserve:app{application.pk}")
+    return {(line.account, line.side): line.amount_fen for line in entry.lines.all()}

@@ -16,17 +16,34 @@ from linli.billing.models import Bill, FeeItem
 from linli.billing.services import config
 from linli.billing.services.bill_run import bill_run_commit
 from linli.estate.models import Community
+from linli.payments.gateways.base import RefundState, RefundStatus
 from linli.payments.models import Channel, MerchantAccount
 from linli.payments.orders import order_create, trade_apply
-from linli.refunds.models import RefundApplication, RefundPayout, RefundPolicy, RefundVoucher
-from linli.refunds.payouts import refund_execute
+from linli.refunds.models import (
+    DuplicateRefund,
+    RefundApplication,
+    RefundPayout,
+    RefundPolicy,
+    RefundVoucher,
+)
+from linli.refunds.payouts import (
+    _payout_create,
+    payout_settle,
+    refund_execute,
+    refund_record_counter,
+)
 from linli.refunds.services import refund_apply, refund_approve
 from linli.refunds.tests.helpers import month_key
 
 
-def _superuser() -> User:
-    return (User.objects.filter(username="scope-refunder").first()
-            or User.objects.create_superuser("scope-refunder", "r@example.com", t.PASSWORD))
+def _superuser(name: str = "scope-refunder") -> User:
+    return (User.objects.filter(username=name).first()
+            or User.objects.create_superuser(name, f"{name}@example.com", t.PASSWORD))
+
+
+def _approver() -> User:
+    """Whoever applied never approves (superusers included): a second person."""
+    return _superuser("scope-approver")
 
 
 def _application(community: Community, token: str) -> RefundApplication:
@@ -52,9 +69,23 @@ def _application(community: Community, token: str) -> RefundApplication:
 
 def _payout(community: Community, token: str):
     application = _application(community, token)
-    refund_approve(acting_user=_superuser(), application=application)
+    refund_approve(acting_user=_approver(), application=application)
     refund_execute(application.pk)
     return RefundPayout.objects.get(application=application)
+
+
+def _duplicate(community: Community, token: str) -> DuplicateRefund:
+    """Abnormal at the gateway, paid in cash, then refunded by the gateway as well."""
+    application = _application(community, token)
+    refund_approve(acting_user=_approver(), application=application)
+    payout = _payout_create(application.pk)
+    payout_settle(payout.pk, RefundStatus(out_refund_no=payout.out_refund_no,
+                                          state=RefundState.ABNORMAL, reason="ABNORMAL"))
+    refund_record_counter(acting_user=_approver(), application=application,
+                          channel=Channel.CASH)
+    payout_settle(payout.pk, RefundStatus(out_refund_no=payout.out_refund_no,
+                                          state=RefundState.SUCCESS))
+    return DuplicateRefund.objects.get(payout=payout)
 
 
 def _voucher(community: Community, token: str) -> RefundVoucher:
@@ -74,4 +105,5 @@ FACTORIES: dict[str, Callable[[Community, str], models.Model]] = {
     "refunds.refundpayout": _payout,
     "refunds.refundvoucher": _voucher,
     "refunds.refundpolicy": _policy,
+    "refunds.duplicaterefund": _duplicate,
 }

@@ -24,7 +24,7 @@ from linli.refunds.selectors import (
     refundable_for_payment,
 )
 from linli.refunds.services import RefundError, refund_apply, refund_approve, refund_reject
-from linli.refunds.tests.helpers import World, check_ok, refund_entries
+from linli.refunds.tests.helpers import World, check_ok, refund_entries, reserved_accounts
 
 pytestmark = pytest.mark.django_db
 A = RefundApplication.Status
@@ -216,7 +216,10 @@ def test_sandbox_refund_changes_only_the_refunded_line(world):
     assert collected[world.parking.pk] == collected_before[world.parking.pk]
     [entry] = refund_entries()
     accounts = {(line.account, line.side): line.amount_fen for line in entry.lines.all()}
-    assert accounts == {(chart.REVENUE, "D"): 10000, (chart.CLEARING_SANDBOX, "C"): 10000}
+    assert accounts == {(chart.REFUNDS_PAYABLE, "D"): 10000,
+                        (chart.CLEARING_SANDBOX, "C"): 10000}
+    assert reserved_accounts(application) == {(chart.REVENUE, "D"): 10000,
+                                              (chart.REFUNDS_PAYABLE, "C"): 10000}
     voucher = payout.voucher
     assert voucher.number.startswith("TK-") and voucher.receipt == Receipt.objects.get(
         payment=payment)
@@ -276,7 +279,9 @@ def test_counter_payment_is_paid_back_by_the_cashier(world):
                                    channel=Channel.CASH, reference="现金")
     [entry] = refund_entries()
     accounts = {(line.account, line.side): line.amount_fen for line in entry.lines.all()}
-    assert accounts == {(chart.REVENUE, "D"): 10000, (chart.CASH, "C"): 10000}
+    assert accounts == {(chart.REFUNDS_PAYABLE, "D"): 10000, (chart.CASH, "C"): 10000}
+    assert reserved_accounts(application) == {(chart.REVENUE, "D"): 10000,
+                                              (chart.REFUNDS_PAYABLE, "C"): 10000}
     assert payout.voucher.receipt.payment == payment
     assert Bill.objects.get(pk=bills["later"].pk).status == Bill.Status.REFUNDED
     check_ok()
@@ -358,7 +363,9 @@ def test_deposit_released_comes_out_of_deposits_held(world):
                           channel=Channel.TRANSFER, reference="T-1")
     [entry] = refund_entries()
     assert {(ln.account, ln.side, ln.amount_fen) for ln in entry.lines.all()} == {
-        (chart.DEPOSITS_HELD, "D", 50000), (chart.BANK, "C", 50000)}
+        (chart.REFUNDS_PAYABLE, "D", 50000), (chart.BANK, "C", 50000)}
+    assert reserved_accounts(application) == {(chart.DEPOSITS_HELD, "D"): 50000,
+                                              (chart.REFUNDS_PAYABLE, "C"): 50000}
     check_ok()
 
 

@@ -136,7 +136,7 @@ def test_abnormal_refund_goes_back_to_staff_and_ledger_waits(wechat_sim, sink):
     application.refresh_from_db()
     assert application.status == A.ATTENTION
     assert application.attention_reason  # the gateway's reason, for staff
-    assert JournalEntry.objects.count() == entries_before
+    assert JournalEntry.objects.count() == entries_before  # only the reservation so far
     assert bills["next"].__class__.objects.get(pk=bills["next"].pk).status == "paid"
     check_ok()
     # The cashier pays it back in cash: now, and only now, the ledger moves.
@@ -146,7 +146,7 @@ def test_abnormal_refund_goes_back_to_staff_and_ledger_waits(wechat_sim, sink):
     assert payout.status == P.ABANDONED and cash.status == P.SUCCESS
     [entry] = refund_entries()
     assert {(ln.account, ln.side) for ln in entry.lines.all()} == {
-        (chart.REVENUE, "D"), (chart.CASH, "C")}
+        (chart.REFUNDS_PAYABLE, "D"), (chart.CASH, "C")}
     assert RefundApplication.objects.get(pk=application.pk).status == A.REFUNDED
     check_ok()
 
@@ -193,7 +193,8 @@ def test_two_partial_refunds_of_60_on_100_at_once(wechat_sim, sink):
     assert sorted(type(r).__name__ for r in results) == ["RefundApplication", "RefundError"]
 
     # Two approved refunds executed at the same moment (say both were approved before
-    # the rule existed): the second is refused before any gateway call.
+    # the rule existed): the second is refused before any gateway call, and waits for
+    # staff with the reason (never "approved" and retried for ever).
     first = next(r for r in results if isinstance(r, RefundApplication))
     refund_approve(acting_user=world.manager, application=first)
     second = RefundApplication.objects.create(
@@ -202,7 +203,9 @@ def test_two_partial_refunds_of_60_on_100_at_once(wechat_sim, sink):
     second.lines.create(bill_id=bill, fee_item=world.property, basis="future",
                         amount_fen=6000)
     outcomes = in_threads(2, lambda i: refund_execute([first.pk, second.pk][i]))
-    assert sorted(type(o).__name__ for o in outcomes) == ["RefundError", "RefundPayout"]
+    assert sorted(type(o).__name__ for o in outcomes) == ["NoneType", "RefundPayout"]
+    refused = RefundApplication.objects.get(status=A.ATTENTION)
+    assert "¥60.00" in refused.attention_reason  # the reason, in yuan
     order_no = RefundPayout.objects.get().order.out_trade_no
     assert sum(r.refund for r in sim_refunds(wechat_sim, order_no)) == 6000
     assert len(sim_refunds(wechat_sim, order_no)) == 1
