@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, F, OuterRef, Sum
 
+from linli.billing import hooks
 from linli.billing.models import (
     Bill,
     BillRun,
@@ -13,11 +14,13 @@ from linli.billing.models import (
     MeterReading,
     StandardRate,
 )
-from linli.billing.selectors import owed_by_unit
+from linli.billing.selectors import owed_by_unit, with_balances
+from linli.billing.services.status import cancelled_bill_ids, derive_status
 from linli.core.invariants import invariant
 from linli.estate.models import Community
 from linli.ledger import chart
 from linli.ledger.selectors import balances_by_unit
+from linli.money import format_fen
 from linli.payments.models import PrepaidMovement, PrepaidWallet
 
 MAX_REPORTED = 50
@@ -38,6 +41,30 @@ def receivable_matches_bills() -> tuple[int, list[str]]:
                     f"bills owe {bills.get(unit_id, 0)} fen"
                 )
     return checked, violations[:MAX_REPORTED]
+
+
+@invariant("billing.bill_status_follows_money",
+           "each bill's stored status is the one its money implies: charged, paid, waived, "
+           "cancelled and refunded")
+def bill_status_follows_money() -> tuple[int, list[str]]:
+    cancelled = cancelled_bill_ids()
+    refunded = hooks.refunded_fen()
+    rows = with_balances(Bill.objects.order_by()).values_list(
+        "pk", "status", "amount_fen", "adjusted_fen", "paid_fen", "run_reversed")
+    checked, violations = 0, []
+    for pk, status, amount_fen, adjusted_fen, paid_fen, run_reversed in rows.iterator(
+            chunk_size=5000):
+        checked += 1
+        refunded_fen = refunded.get(pk, 0)
+        derived = derive_status(amount_fen=amount_fen, adjusted_fen=adjusted_fen,
+                                paid_fen=paid_fen, refunded_fen=refunded_fen,
+                                cancelled=run_reversed or pk in cancelled)
+        if derived != status and len(violations) < MAX_REPORTED:
+            violations.append(
+                f"bill #{pk}: stored {status}, its money says {derived} (charged "
+                f"{format_fen(amount_fen)}, adjusted {format_fen(adjusted_fen)}, paid "
+                f"{format_fen(paid_fen)}, refunded {format_fen(refunded_fen)})")
+    return checked, violations
 
 
 @invariant("payments.prepaid_matches_wallets",

@@ -1,7 +1,8 @@
 """What a refund changes once its money has gone — and nothing else.
 
 - The refunded bill lines: status ``refunded`` (all the principal paid on the bill is
-  back) or ``partially_refunded``; their net (paid − refunded) falls. What a bill
+  back) or ``partially_refunded`` — or still payable while the bill owes anything
+  (``billing.services.status``, the one rule); their net (paid − refunded) falls. What a bill
   owes is untouched: a refund reverses the money and the charge together, so it never
   re-opens a bill, and each unit's receivable stays equal to what its bills owe.
 - The ledger, one entry per payout (business key ``refund:<out_refund_no>``):
@@ -19,9 +20,7 @@ from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 
-from linli.billing.models import Bill
-from linli.billing.selectors import with_balances
-from linli.billing.services.status import lock_bills
+from linli.billing.services.status import bills_refresh_status, lock_bills
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.ledger import postings
@@ -36,7 +35,6 @@ from linli.refunds.models import (
     RefundVoucher,
     RefundVoucherSequence,
 )
-from linli.refunds.selectors import bill_refunded_fen
 
 
 def refund_entry_key(payout: RefundPayout) -> str:
@@ -109,16 +107,12 @@ def book_success(payout: RefundPayout, *, acting_user=None) -> None:
 
 
 def _mark_bills(bill_ids: list[int]) -> None:
-    """Refunded when all the principal paid on the bill is back, else partially."""
+    """The refunded bills' status follows their money (``billing.services.status``:
+    refunded, partially refunded — or still payable while they owe something)."""
     if not bill_ids:
         return
     lock_bills(bill_ids)
-    refunded = bill_refunded_fen(bill_ids)
-    for bill in with_balances(Bill.objects.filter(pk__in=bill_ids)):
-        status = (Bill.Status.REFUNDED if refunded[bill.pk] >= bill.paid_fen
-                  else Bill.Status.PARTIALLY_REFUNDED)
-        if status != bill.status:
-            Bill.objects.filter(pk=bill.pk).update(status=status)
+    bills_refresh_status(bill_ids)
 
 
 # --- the voucher -------------------------------------------------------------------------
