@@ -16,6 +16,7 @@ from linli.billing.selectors import bill_with_balance
 from linli.billing.services.adjustments import bill_adjustment_request
 from linli.billing.services.bill_run import bill_run_commit
 from linli.billing.services.bill_run_reversal import BillRunReversalError, bill_run_reverse
+from linli.billing.statement import unit_statement, unit_statement_totals
 from linli.ledger import chart
 from linli.ledger.models import JournalEntry
 from linli.ledger.selectors import account_balance
@@ -84,6 +85,10 @@ def test_a_run_whose_offset_paid_a_unit_is_reversed_and_the_balance_given_back(
     assert PrepaidMovement.objects.filter(kind=PrepaidMovement.Kind.UNOFFSET,
                                           amount_fen=10000).count() == 1
     assert account_balance(account=chart.RECEIVABLE, community_id=community.pk) == 0
+    rows, totals = unit_statement(unit.pk), unit_statement_totals(unit.pk)
+    assert [r.kind for r in rows if r.ref == reversal.business_key] == ["payment_reversed"]
+    assert (rows[-1].owed_after_fen, rows[-1].prepaid_after_fen) == (0, 15000)
+    assert (totals.owed_fen, totals.prepaid_fen) == (0, 15000)
     check_ok()
 
     # The month bills again, and the new run offsets again.
