@@ -247,7 +247,7 @@ def _commit(*, acting_user, community_id, period_key, fee_item_ids, today) -> tu
     run.save(update_fields=["bill_count", "total_fen", "warnings"])
     audit_record(
         actor=acting_user, action=AuditEvent.Action.ACTION, obj=run,
-        summary=f"bill run {period_key}: {run.bill_count} bills, {run.total_fen} fen",
+        summary=f"bill run {period_key}: {run.bill_count} bills, {format_fen(run.total_fen)}",
     )
     if settings.auto_offset_prepaid:
         transaction.on_commit(partial(_offset_after_commit, run.pk, acting_user))

@@ -4,9 +4,11 @@ reversal unwinds by a new linked record; a refused reversal names what blocks it
 
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import translation
 
@@ -99,6 +101,14 @@ def test_a_run_whose_offset_paid_a_unit_is_reversed_and_the_balance_given_back(
         Bill.Status.PAID
     assert wallet_fen(unit) == 5000
     check_ok()
+
+    # A direct database change that takes the reversal away breaks `linli check`.
+    PaymentReversal.objects.filter(pk=reversal.pk).delete()
+    out = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command("linli_check", stdout=out)
+    assert f"bill run #{run.pk} is reversed, its offset payment #{offset.pk} is not" in \
+        out.getvalue()
 
 
 @pytest.mark.django_db
