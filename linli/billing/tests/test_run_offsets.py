@@ -16,14 +16,14 @@ from linli import testing as t
 from linli.billing.models import Bill, BillingSettings, BillRun
 from linli.billing.selectors import bill_with_balance
 from linli.billing.services.adjustments import bill_adjustment_request
-from linli.billing.services.bill_run import bill_run_commit
+from linli.billing.services.bill_run import bill_run_commit, bill_run_offset
 from linli.billing.services.bill_run_reversal import BillRunReversalError, bill_run_reverse
 from linli.billing.statement import unit_statement, unit_statement_totals
 from linli.ledger import chart
 from linli.ledger.models import JournalEntry
 from linli.ledger.selectors import account_balance
 from linli.payments.models import Channel, Payment, PaymentReversal, PrepaidMovement
-from linli.payments.services import payment_record, prepaid_deposit
+from linli.payments.services import payment_record, prepaid_deposit, prepaid_pay_bills
 from linli.payments.tests.helpers import check_ok, fixed_fee, wallet_fen
 
 MONTH = "2026-10"
@@ -188,4 +188,71 @@ def test_a_payment_elsewhere_in_the_community_never_waits_for_a_run_to_commit(of
         thread.join(30)
     assert "run" not in outcome and "pay" not in outcome, outcome
     assert outcome["paid_while_open"] is True
+    check_ok()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_offsets_and_payments_on_the_same_units_at_once_neither_deadlock_nor_lose_money(estate):
+    """The offset takes the unit's bills (by id) and then its wallet, as every payment
+    does: an offset, a payment from the balance and a counter payment racing on the
+    same units end with every fen where it belongs."""
+    community = estate["a1"]
+    fixed_fee(community)
+    units = [estate["a1_unit"], *(t.make_unit(community) for _ in range(3))]
+    BillingSettings.objects.update_or_create(community=community,
+                                             defaults={"auto_offset_prepaid": False})
+    commit(community, "2026-09")
+    for unit in units:
+        prepaid_deposit(acting_user=None, unit=unit, amount_fen=15000, channel=Channel.CASH,
+                        idempotency_key=f"dep-{unit.pk}")
+    run = commit(community)  # offsets off: run them by hand below, racing
+    errors: list[Exception] = []
+    start = threading.Barrier(3, timeout=20)
+
+    def offset():
+        try:
+            start.wait()
+            bill_run_offset(acting_user=None, run_id=run.pk)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def from_balance():
+        try:
+            start.wait()
+            for unit in reversed(units):
+                older = Bill.objects.get(unit=unit, period_key="2026-09")
+                prepaid_pay_bills(acting_user=None, unit=unit, bill_ids=[older.pk],
+                                  idempotency_key=f"by-hand-{unit.pk}")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def at_counter():
+        try:
+            start.wait()
+            for unit in units:
+                bills = list(Bill.objects.filter(unit=unit).order_by("-pk"))
+                payment_record(acting_user=None, unit=unit, channel=Channel.CASH,
+                               amount_fen=5000, bill_ids=[b.pk for b in bills],
+                               idempotency_key=f"cash-{unit.pk}")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=f) for f in (offset, from_balance, at_counter)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    for unit in units:
+        # Billed 200 yuan, deposited 150, paid 50 in cash: whatever paid what, what is
+        # owed less what is left in the balance is 200 − 150 − 50.
+        owed = sum(bill_with_balance(b.pk).owed_fen for b in Bill.objects.filter(unit=unit))
+        assert owed - wallet_fen(unit) == 20000 - 15000 - 5000
     check_ok()
