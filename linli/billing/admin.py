@@ -650,6 +650,11 @@ class BillingSettingsForm(forms.ModelForm):
     approval_threshold = YuanField(
         label=_("adjustments above this need approval (yuan)"), required=True,
     )
+    finance_approval_above = YuanField(
+        label=_("finance approves adjustments above (yuan)"), required=False,
+        help_text=_("Waivers, discounts and cancellations of a bill above this amount are "
+                    "approved by finance. Empty: any approver."),
+    )
 
     class Meta:
         model = BillingSettings
@@ -659,10 +664,14 @@ class BillingSettingsForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.initial.setdefault("approval_threshold", self.instance.approval_threshold_fen)
+        self.initial.setdefault("finance_approval_above",
+                                self.instance.finance_approval_above_fen)
 
     def _post_clean(self):
         if self.cleaned_data.get("approval_threshold") is not None:
             self.instance.approval_threshold_fen = self.cleaned_data["approval_threshold"]
+        if "finance_approval_above" in self.cleaned_data:
+            self.instance.finance_approval_above_fen = self.cleaned_data["finance_approval_above"]
         super()._post_clean()
 
 
@@ -689,6 +698,12 @@ class BillingSettingsAdmin(ScopedAdmin):
     @admin.display(description=_("adjustments above this need approval (yuan)"))
     def approval_threshold(self, obj):
         return format_fen(obj.approval_threshold_fen)
+
+    @admin.display(description=_("finance approves adjustments above (yuan)"))
+    def finance_approval_above(self, obj):
+        if obj.finance_approval_above_fen is None:
+            return "—"
+        return format_fen(obj.finance_approval_above_fen)
 
 
 @admin.register(BillRun)

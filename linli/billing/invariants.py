@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, F, OuterRef, Sum
 
+from linli.billing import hooks
 from linli.billing.models import (
     Bill,
     BillRun,
@@ -13,12 +14,21 @@ from linli.billing.models import (
     MeterReading,
     StandardRate,
 )
-from linli.billing.selectors import owed_by_unit
+from linli.billing.selectors import owed_by_unit, with_balances
+from linli.billing.services.status import cancelled_bill_ids, derive_status
 from linli.core.invariants import invariant
 from linli.estate.models import Community
 from linli.ledger import chart
+from linli.ledger.models import JournalEntry
 from linli.ledger.selectors import balances_by_unit
-from linli.payments.models import PrepaidMovement, PrepaidWallet
+from linli.money import format_fen
+from linli.payments.models import (
+    Channel,
+    Payment,
+    PaymentReversal,
+    PrepaidMovement,
+    PrepaidWallet,
+)
 
 MAX_REPORTED = 50
 
@@ -34,10 +44,65 @@ def receivable_matches_bills() -> tuple[int, list[str]]:
             checked += 1
             if ledger.get(unit_id, 0) != bills.get(unit_id, 0):
                 violations.append(
-                    f"unit #{unit_id}: ledger receivable {ledger.get(unit_id, 0)} fen, "
-                    f"bills owe {bills.get(unit_id, 0)} fen"
+                    f"unit #{unit_id}: ledger receivable {format_fen(ledger.get(unit_id, 0))}, "
+                    f"bills owe {format_fen(bills.get(unit_id, 0))}"
                 )
     return checked, violations[:MAX_REPORTED]
+
+
+@invariant("billing.bill_status_follows_money",
+           "each bill's stored status is the one its money implies: charged, paid, waived, "
+           "cancelled and refunded")
+def bill_status_follows_money() -> tuple[int, list[str]]:
+    cancelled = cancelled_bill_ids()
+    refunded = hooks.refunded_fen()
+    rows = with_balances(Bill.objects.order_by()).values_list(
+        "pk", "status", "amount_fen", "adjusted_fen", "paid_fen", "run_reversed")
+    checked, violations = 0, []
+    for pk, status, amount_fen, adjusted_fen, paid_fen, run_reversed in rows.iterator(
+            chunk_size=5000):
+        checked += 1
+        refunded_fen = refunded.get(pk, 0)
+        derived = derive_status(amount_fen=amount_fen, adjusted_fen=adjusted_fen,
+                                paid_fen=paid_fen, refunded_fen=refunded_fen,
+                                cancelled=run_reversed or pk in cancelled)
+        if derived != status and len(violations) < MAX_REPORTED:
+            violations.append(
+                f"bill #{pk}: stored {status}, its money says {derived} (charged "
+                f"{format_fen(amount_fen)}, adjusted {format_fen(adjusted_fen)}, paid "
+                f"{format_fen(paid_fen)}, refunded {format_fen(refunded_fen)})")
+    return checked, violations
+
+
+@invariant("billing.offset_reversals_complete",
+           "every reversed run's prepaid offsets are taken back, each by its mirror entry "
+           "and the balance returned in full")
+def offset_reversals_complete() -> tuple[int, list[str]]:
+    violations = []
+    reversals = list(PaymentReversal.objects.select_related("payment").order_by("pk"))
+    mirrors = dict(JournalEntry.objects.filter(
+        business_key__in=[r.business_key for r in reversals], reverses__isnull=False)
+        .values_list("business_key", "reverses__business_key"))
+    returned = dict(PrepaidMovement.objects.filter(
+        kind=PrepaidMovement.Kind.UNOFFSET, business_key__in=[r.business_key for r in reversals])
+        .values("business_key").annotate(s=Sum("amount_fen")).values_list("business_key", "s"))
+    for reversal in reversals:
+        payment = reversal.payment
+        if mirrors.get(reversal.business_key) != f"payment:{payment.pk}":
+            violations.append(f"payment #{payment.pk}: reversed, but its entry is not mirrored")
+        if returned.get(reversal.business_key, 0) != payment.amount_fen:
+            violations.append(
+                f"payment #{payment.pk}: reversed, {format_fen(payment.amount_fen)} taken, "
+                f"{format_fen(returned.get(reversal.business_key, 0))} back in the balance")
+    reversed_runs = set(BillRun.objects.filter(status=BillRun.Status.REVERSED)
+                        .values_list("pk", flat=True))
+    standing = Payment.objects.filter(channel=Channel.PREPAID, reversal__isnull=True,
+                                      idempotency_key__startswith="offset:run")
+    for pk, key in standing.values_list("pk", "idempotency_key").iterator():
+        run_id = int(key.removeprefix("offset:run").split(":")[0])
+        if run_id in reversed_runs:
+            violations.append(f"bill run #{run_id} is reversed, its offset payment #{pk} is not")
+    return len(reversals), violations[:MAX_REPORTED]
 
 
 @invariant("payments.prepaid_matches_wallets",
@@ -59,30 +124,31 @@ def prepaid_matches_wallets() -> tuple[int, list[str]]:
             ledgers[community_id] = balances_by_unit(account=chart.PREPAID, community_id=community_id)
         ledger_fen = ledgers[community_id].get(unit_id, 0)
         if balance_fen < 0:
-            violations.append(f"unit #{unit_id}: prepaid balance is negative ({balance_fen} fen)")
+            violations.append(f"unit #{unit_id}: prepaid balance is negative "
+                              f"({format_fen(balance_fen)})")
         if ledger_fen != balance_fen:
             violations.append(
-                f"unit #{unit_id}: wallet {balance_fen} fen, ledger prepaid {ledger_fen} fen"
+                f"unit #{unit_id}: wallet {format_fen(balance_fen)}, ledger prepaid "
+                f"{format_fen(ledger_fen)}"
             )
         if moved.get(wallet_id, 0) != balance_fen:
             violations.append(
-                f"unit #{unit_id}: wallet {balance_fen} fen, movements sum to "
-                f"{moved.get(wallet_id, 0)} fen"
+                f"unit #{unit_id}: wallet {format_fen(balance_fen)}, movements sum to "
+                f"{format_fen(moved.get(wallet_id, 0))}"
             )
     for community_id in Community.objects.exclude(id__in=list(ledgers)).values_list("id", flat=True):
         for unit_id, ledger_fen in balances_by_unit(
             account=chart.PREPAID, community_id=community_id
         ).items():
             if ledger_fen:
-                violations.append(f"unit #{unit_id}: ledger prepaid {ledger_fen} fen, no wallet")
+                violations.append(f"unit #{unit_id}: ledger prepaid {format_fen(ledger_fen)}, "
+                                  "no wallet")
     return len(wallets), violations[:MAX_REPORTED]
 
 
 @invariant("payments.allocations_match_payments",
            "no payment allocates more than it brought in")
 def allocations_within_payments() -> tuple[int, list[str]]:
-    from linli.payments.models import Payment
-
     over = (
         Payment.objects.annotate(
             allocated=Sum("allocations__principal_fen") + Sum("allocations__late_fee_fen")
@@ -90,7 +156,7 @@ def allocations_within_payments() -> tuple[int, list[str]]:
         .filter(allocated__gt=F("amount_fen"))
         .values_list("id", "amount_fen", "allocated")
     )
-    violations = [f"payment #{pk}: {amt} fen received, {alloc} fen allocated"
+    violations = [f"payment #{pk}: {format_fen(amt)} received, {format_fen(alloc)} allocated"
                   for pk, amt, alloc in over[:MAX_REPORTED]]
     return Payment.objects.count(), violations
 

@@ -239,6 +239,12 @@ class BillingSettings(models.Model):
         _("adjustments above this need approval (fen)"), default=10000,
         validators=[MinValueValidator(0)],
     )
+    finance_approval_above_fen = models.BigIntegerField(
+        _("finance approves adjustments above (fen)"), null=True, blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("Waivers, discounts and cancellations of a bill above this amount are "
+                    "approved by finance. Empty: any approver."),
+    )
     quarter_anchor_month = models.PositiveSmallIntegerField(
         _("first month of the billing year"), default=1,
         validators=[MinValueValidator(1), MaxValueValidator(12)],

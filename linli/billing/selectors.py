@@ -8,6 +8,7 @@ import datetime as dt
 from django.db.models import (
     BigIntegerField,
     Case,
+    Exists,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -22,6 +23,7 @@ from django.db.models.functions import Coalesce
 
 from linli.billing.calculators.late_fee import LateFeeRule, late_fee_fen
 from linli.billing.models import Bill, BillAdjustment
+from linli.payments.models import PaymentAllocation, PaymentReversal
 
 # Adjustments that reduce what the bill charges (late-fee waivers reduce the late fee).
 CHARGE_REDUCING = (
@@ -44,13 +46,13 @@ def _sum_subquery(model_qs, field: str):
 
 def with_balances(qs: QuerySet[Bill]) -> QuerySet[Bill]:
     """Annotate ``adjusted_fen``, ``paid_fen``, ``late_fee_paid_fen``, ``late_fee_waived_fen``
-    and ``owed_fen`` (= amount − adjustments − principal paid)."""
-    from linli.payments.models import PaymentAllocation
-
+    and ``owed_fen`` (= amount − adjustments − principal paid). A reversed payment's
+    allocations (``PaymentReversal``) no longer count as paid."""
     approved = BillAdjustment.objects.filter(
         bill_id=OuterRef("pk"), status=BillAdjustment.Status.APPROVED
     )
-    allocations = PaymentAllocation.objects.filter(bill_id=OuterRef("pk"))
+    allocations = PaymentAllocation.objects.filter(bill_id=OuterRef("pk")).exclude(
+        Exists(PaymentReversal.objects.filter(payment_id=OuterRef("payment_id"))))
     return qs.annotate(
         adjusted_fen=_sum_subquery(approved.filter(kind__in=CHARGE_REDUCING), "amount_fen"),
         late_fee_waived_fen=_sum_subquery(

@@ -38,6 +38,7 @@ from linli.payments.models import (
     Channel,
     Payment,
     PaymentAllocation,
+    PaymentReversal,
     PrepaidMovement,
     PrepaidWallet,
 )
@@ -52,13 +53,14 @@ class Kind:
     ADJUSTMENT = "adjustment"
     RUN_REVERSED = "run_reversed"
     PAYMENT = "payment"
+    PAYMENT_REVERSED = "payment_reversed"
     PREPAID = "prepaid"
     REFUND = "refund"
 
 
 # Rows at the same moment: the charge before what settles it.
 _ORDER = {Kind.BILL: 0, Kind.ADJUSTMENT: 1, Kind.RUN_REVERSED: 1, Kind.PAYMENT: 2,
-          Kind.PREPAID: 3, Kind.REFUND: 4}
+          Kind.PAYMENT_REVERSED: 2, Kind.PREPAID: 3, Kind.REFUND: 4}
 
 
 @dataclass
@@ -100,6 +102,7 @@ def unit_statement(unit_id: int) -> list[StatementRow]:
         *_bill_rows(unit_id),
         *_adjustment_rows(unit_id),
         *_payment_rows(unit_id, leave_out=refund_movement_ids),
+        *_payment_reversal_rows(unit_id),
         *_prepaid_rows(unit_id),
         *refund_rows,
     ]
@@ -198,12 +201,36 @@ def _payment_rows(unit_id: int, *, leave_out: set[int]) -> list[StatementRow]:
         principal = sum(a.principal_fen for a in allocations)
         late = sum(a.late_fee_fen for a in allocations)
         prepaid = sum(m.amount_fen for m in payment.prepaid_movements.all()
-                      if m.pk not in leave_out)
+                      if m.pk not in leave_out and m.kind != PrepaidMovement.Kind.UNOFFSET)
         rows.append(StatementRow(
             payment.received_at, Kind.PAYMENT, _payment_text(payment, allocations, late),
             charge_fen=late, credit_fen=principal + late, prepaid_change_fen=prepaid,
             late_fee_fen=late, ref=f"payment:{payment.pk}", payment_id=payment.pk,
             bill_id=allocations[0].bill_id if len(allocations) == 1 else None,
+        ))
+    return rows
+
+
+def _payment_reversal_rows(unit_id: int) -> list[StatementRow]:
+    """A payment taken back (a reversed run's prepaid offset): what it settled is owed
+    again, and the money is back in the wallet (its ``unoffset`` movement)."""
+    reversals = PaymentReversal.objects.filter(payment__unit_id=unit_id).prefetch_related(
+        Prefetch("payment__allocations", queryset=PaymentAllocation.objects.select_related(
+            "bill__fee_item", "bill__parking_space").order_by("bill__due_date", "bill_id")),
+        "payment__prepaid_movements",
+    ).order_by("at", "id")
+    rows = []
+    for reversal in reversals:
+        payment = reversal.payment
+        allocations = list(payment.allocations.all())
+        rows.append(StatementRow(
+            reversal.at, Kind.PAYMENT_REVERSED,
+            " · ".join([_("Payment from the prepaid balance reversed"),
+                        "、".join(bill_label(a.bill) for a in allocations), reversal.reason]),
+            charge_fen=sum(a.principal_fen for a in allocations),
+            prepaid_change_fen=sum(m.amount_fen for m in payment.prepaid_movements.all()
+                                   if m.kind == PrepaidMovement.Kind.UNOFFSET),
+            ref=reversal.business_key, payment_id=payment.pk,
         ))
     return rows
 

@@ -89,6 +89,10 @@ def scheduled_bill_run(community_id: int, period_key: str, today: str,
     except Exception:
         logger.exception("scheduled bill run community #%s %s failed", community_id, period_key)
         raise
+    if run is None:
+        logger.info("scheduled bill run community #%s %s: nothing to issue", community_id,
+                    period_key)
+        return None
     logger.info("scheduled bill run community #%s %s: run #%s, %d bills, %d fen, %d warnings",
                 community_id, period_key, run.pk, run.bill_count, run.total_fen,
                 sum(w["count"] for w in run.warnings))

@@ -36,14 +36,13 @@ from unfold.widgets import (
 
 from linli.billing.models import BillRun, BillRunJob, FeeItem
 from linli.billing.services.bill_run import (
-    BillRunReversalError,
     bill_run_commit,
     bill_run_preview,
-    bill_run_reverse,
     preview_fee_items,
     preview_sample,
 )
 from linli.billing.services.bill_run_jobs import bill_run_job_queue, new_token
+from linli.billing.services.bill_run_reversal import BillRunReversalError, bill_run_reverse
 from linli.billing.services.planning import BillRunError
 from linli.estate.models import Community
 from linli.money import format_fen, format_price, plain_number
@@ -192,6 +191,10 @@ def _commit(request: HttpRequest, form: BillRunForm) -> BillRun | None:
         )
     except BillRunError as exc:
         form.add_error(None, str(exc))
+        return None
+    if run is None:
+        messages.info(request, _("Nothing to issue: every bill of this month has been issued "
+                                 "already, so no run was recorded."))
         return None
     messages.success(request, _("Bill run #%(id)s issued %(n)s bills, %(total)s in all.") % {
         "id": run.pk, "n": run.bill_count, "total": format_fen(run.total_fen),

@@ -134,6 +134,7 @@ class PrepaidMovement(models.Model):
         OFFSET = "offset", _("Paid a bill")
         EXCESS = "excess", _("Overpayment kept")
         REFUND = "refund", _("Refunded")
+        UNOFFSET = "unoffset", _("Payment from the balance reversed")
 
     wallet = models.ForeignKey(
         PrepaidWallet, verbose_name=_("prepaid balance"), on_delete=models.PROTECT,
@@ -554,3 +555,32 @@ class SandboxTrade(models.Model):
 
     def __str__(self) -> str:
         return self.out_trade_no
+
+
+class PaymentReversal(models.Model):
+    """A payment taken back whole, as a new linked record (never an edit or a delete):
+    its allocations no longer count as paid (``billing.selectors.with_balances``), the
+    money goes back where it came from — for a payment from the prepaid balance, the
+    wallet (a ``PrepaidMovement`` of kind ``unoffset``) — and the payment's ledger entry
+    is mirrored (``ledger.services.reverse_entry``, key ``business_key``).
+
+    Made when a bill run is reversed whose bills a prepaid auto-offset paid
+    (``payments.services.prepaid_offset_reverse``)."""
+
+    payment = models.OneToOneField(Payment, verbose_name=_("payment"), on_delete=models.PROTECT,
+                                   related_name="reversal")
+    community = models.ForeignKey("estate.Community", verbose_name=_("community"),
+                                  on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(_("reason"), max_length=200)
+    business_key = models.CharField(_("ledger entry"), max_length=120)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True,
+                           blank=True, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("payment reversal")
+        verbose_name_plural = _("payment reversals")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.payment} ↩"

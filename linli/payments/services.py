@@ -20,17 +20,20 @@ from django.utils.translation import gettext as _
 
 from linli.billing.models import Bill
 from linli.billing.selectors import late_fee_due_fen, with_balances
-from linli.billing.services.status import bill_status_for, lock_bills
+from linli.billing.services.status import bill_status_for, bills_refresh_status, lock_bills
 from linli.core.audit import audit_record
 from linli.core.audit import person_or_none as _user
 from linli.core.models import AuditEvent
 from linli.estate.models import Unit
 from linli.ledger import postings
-from linli.ledger.services import book_memo, post_entry
+from linli.ledger.models import JournalEntry
+from linli.ledger.services import book_memo, post_entry, reverse_entry
+from linli.money import format_fen
 from linli.payments.models import (
     Channel,
     Payment,
     PaymentAllocation,
+    PaymentReversal,
     PrepaidMovement,
     PrepaidWallet,
 )
@@ -246,19 +249,56 @@ def prepaid_pay_bills(*, acting_user, unit: Unit, bill_ids: list[int], idempoten
     )
 
 
+def offset_key(bill_run_id: int, unit_id: int) -> str:
+    """The idempotency key of a run's auto-offset payment for one unit."""
+    return f"offset:run{bill_run_id}:unit{unit_id}"
+
+
+def offset_payments(bill_run_id: int):
+    """A run's auto-offset payments (by their idempotency keys)."""
+    return Payment.objects.filter(channel=Channel.PREPAID,
+                                  idempotency_key__startswith=f"offset:run{bill_run_id}:")
+
+
 def prepaid_offset_new_bills(*, acting_user, bill_run) -> int:
-    """After a run is issued: pay its bills from prepaid balances (community setting)."""
+    """Once a run has committed: pay its bills from prepaid balances (community
+    setting), each unit in its own short transaction (``prepaid_pay_bills``: its bills
+    by id, then its wallet), so no payment in the community waits on the run. Idempotent
+    per run and unit; a reversed run offsets nothing. Returns how many units paid."""
     wallets = PrepaidWallet.objects.filter(
         community_id=bill_run.community_id, balance_fen__gt=0,
         unit__bills__bill_run=bill_run,
-    ).distinct().select_related("unit")
+    ).distinct().select_related("unit").order_by("unit_id")
     count = 0
     for wallet in wallets:
-        bill_ids = list(
-            Bill.objects.filter(bill_run=bill_run, unit=wallet.unit).values_list("pk", flat=True)
-        )
-        if prepaid_pay_bills(acting_user=acting_user, unit=wallet.unit, bill_ids=bill_ids,
-                             idempotency_key=f"offset:run{bill_run.pk}:unit{wallet.unit_id}"):
+        bill_ids = list(Bill.objects.filter(bill_run=bill_run, unit=wallet.unit, run_reversed=False)
+                        .order_by("pk").values_list("pk", flat=True))
+        if bill_ids and prepaid_pay_bills(acting_user=acting_user, unit=wallet.unit,
+                                          bill_ids=bill_ids,
+                                          idempotency_key=offset_key(bill_run.pk, wallet.unit_id)):
             count += 1
     return count
 
+
+def prepaid_offset_reverse(*, acting_user, payment: Payment, reason: str) -> PaymentReversal:
+    """Take back a payment from the prepaid balance (a run's auto-offset, when the run is
+    reversed) by a new linked record: its allocations stop counting as paid, the wallet
+    gets the money back, and the payment's ledger entry is mirrored. The caller holds
+    the bills' locks (id order); the wallet is locked after them. Idempotent."""
+    existing = PaymentReversal.objects.filter(payment_id=payment.pk).first()
+    if existing is not None:
+        return existing
+    if payment.channel != Channel.PREPAID:
+        raise PaymentError(_("Only a payment from the prepaid balance is taken back this way."))
+    entry = JournalEntry.objects.get(business_key=f"payment:{payment.pk}")
+    mirror = reverse_entry(entry=entry, memo=reason, posted_by=acting_user)
+    reversal = PaymentReversal.objects.create(
+        payment=payment, community_id=payment.community_id, reason=reason[:200],
+        business_key=mirror.business_key, by=_user(acting_user))
+    _wallet_move(payment.unit, payment.amount_fen, PrepaidMovement.Kind.UNOFFSET, payment,
+                 acting_user, business_key=mirror.business_key)
+    bills_refresh_status(list(payment.allocations.values_list("bill_id", flat=True)))
+    audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=payment,
+                 summary=f"reversed ({format_fen(payment.amount_fen)} back to the prepaid "
+                         f"balance): {reason}"[:255])
+    return reversal

@@ -32,9 +32,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from linli.billing.models import Bill
-from linli.billing.selectors import with_balances
-from linli.billing.services.status import lock_bills
+from linli.billing.services.status import bills_refresh_status, lock_bills
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.ledger import postings
@@ -51,7 +49,6 @@ from linli.refunds.models import (
     RefundVoucher,
     RefundVoucherSequence,
 )
-from linli.refunds.selectors import bill_refunded_fen
 
 LOCK_ORDER = ("payment orders by id", "refund payment", "refund application", "refund payout",
               "bills by id", "prepaid wallet", "number sequences")
@@ -209,16 +206,12 @@ def record_duplicate(payout: RefundPayout, *, refund_id: str = "") -> DuplicateR
 
 
 def _mark_bills(bill_ids: list[int]) -> None:
-    """Refunded when all the principal paid on the bill is back, else partially."""
+    """The refunded bills' status follows their money (``billing.services.status``:
+    refunded, partially refunded — or still payable while they owe something)."""
     if not bill_ids:
         return
     lock_bills(bill_ids)
-    refunded = bill_refunded_fen(bill_ids)
-    for bill in with_balances(Bill.objects.filter(pk__in=bill_ids)):
-        status = (Bill.Status.REFUNDED if refunded[bill.pk] >= bill.paid_fen
-                  else Bill.Status.PARTIALLY_REFUNDED)
-        if status != bill.status:
-            Bill.objects.filter(pk=bill.pk).update(status=status)
+    bills_refresh_status(bill_ids)
 
 
 # --- the voucher -------------------------------------------------------------------------

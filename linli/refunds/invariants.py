@@ -8,7 +8,6 @@ from collections import defaultdict
 from django.db.models import Sum
 from django.utils import timezone
 
-from linli.billing.models import Bill
 from linli.core.invariants import invariant
 from linli.ledger import chart
 from linli.ledger.models import JournalEntry, JournalLine
@@ -92,20 +91,8 @@ def refunds_posted_once() -> tuple[int, list[str]]:
     return len(done), violations[:MAX_REPORTED]
 
 
-@invariant("refunds.bill_status",
-           "a bill is (partially) refunded exactly when money was refunded on it")
-def refunds_bill_status() -> tuple[int, list[str]]:
-    refunded = dict(RefundLine.objects.filter(bill__isnull=False, application__status=REFUNDED)
-                    .values("bill_id").annotate(s=Sum("amount_fen"))
-                    .values_list("bill_id", "s"))
-    marked = set(Bill.objects.filter(status__in=[Bill.Status.REFUNDED,
-                                                 Bill.Status.PARTIALLY_REFUNDED])
-                 .values_list("pk", flat=True))
-    violations = [f"bill #{pk}: marked refunded, nothing refunded" for pk in
-                  sorted(marked - set(refunded))]
-    violations += [f"bill #{pk}: {refunded[pk]} fen refunded, status not refunded"
-                   for pk in sorted(set(refunded) - marked)]
-    return len(marked | set(refunded)), violations[:MAX_REPORTED]
+# A bill's status against what was refunded of it: ``billing.bill_status_follows_money``
+# (one rule for every status, refunds included, through ``billing.hooks``).
 
 
 # --- refunds payable, vouchers, shifts, refunds paid twice ------------------------------

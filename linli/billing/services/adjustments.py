@@ -18,22 +18,52 @@ from linli.core.audit import person_or_none as _user
 from linli.core.models import AuditEvent
 from linli.ledger import postings
 from linli.ledger.services import post_entry
+from linli.money import format_fen
+from linli.staff.models import Role
 
 Kind = BillAdjustment.Kind
 APPROVE_PERMISSION = "billing.approve_billadjustment"
 
 
-def _needs_approval(bill: Bill, acting_user) -> bool:
-    """Whether what this bill's adjustments come to, the new one included, is above the
-    community's threshold — counted per bill, so that a large waiver cannot be asked for
-    in pieces each under it. Someone who may approve applies their own at once."""
-    settings = BillingSettings.objects.filter(community_id=bill.community_id).first()
-    threshold = settings.approval_threshold_fen if settings else 10000
-    asked_fen = BillAdjustment.objects.filter(bill_id=bill.pk).exclude(
-        status=BillAdjustment.Status.REJECTED).aggregate(total=Sum("amount_fen"))["total"]
-    if asked_fen <= threshold:
-        return False
-    return not (acting_user and acting_user.has_perm(APPROVE_PERMISSION))
+def _asked_fen(bill_id: int) -> int:
+    """What a bill's adjustments come to, pending and approved (the new one included):
+    counted per bill, so that a large waiver cannot be asked for in pieces."""
+    return BillAdjustment.objects.filter(bill_id=bill_id).exclude(
+        status=BillAdjustment.Status.REJECTED).aggregate(total=Sum("amount_fen"))["total"] or 0
+
+
+def _terms(community_id: int) -> tuple[int, int | None]:
+    """(approval threshold, finance approval threshold or None) of the community."""
+    settings = BillingSettings.objects.filter(community_id=community_id).first()
+    if settings is None:
+        return 10000, None
+    return settings.approval_threshold_fen, settings.finance_approval_above_fen
+
+
+def _needs_approval(bill: Bill) -> bool:
+    """Above the community's threshold (or its finance threshold) an adjustment waits
+    for someone else to approve it — whoever asked, approver or not."""
+    threshold, finance_above = _terms(bill.community_id)
+    asked_fen = _asked_fen(bill.pk)
+    return asked_fen > threshold or (finance_above is not None and asked_fen > finance_above)
+
+
+def _is_finance(user) -> bool:
+    staff = getattr(user, "staff", None)
+    return staff is not None and staff.role == Role.FINANCE
+
+
+def _check_approver(acting_user, adjustment: BillAdjustment, bill: Bill) -> None:
+    """Separation of duties: whoever asked never approves (superusers included); above
+    the community's finance threshold only a finance-role user approves."""
+    if adjustment.requested_by_id == acting_user.pk:
+        raise PermissionDenied(_("Someone else must approve an adjustment you asked for."))
+    _threshold, finance_above = _terms(bill.community_id)
+    if finance_above is not None and _asked_fen(bill.pk) > finance_above \
+            and not _is_finance(acting_user):
+        raise PermissionDenied(
+            _("Adjustments of this bill come to more than %(limit)s: finance must approve "
+              "them.") % {"limit": format_fen(finance_above)})
 
 
 @transaction.atomic
@@ -42,8 +72,8 @@ def bill_adjustment_request(
     today=None,
 ) -> BillAdjustment:
     """Ask for an adjustment. While the bill's adjustments stay within the community's
-    threshold (or when asked by someone who may approve) it applies at once; above it
-    waits for approval."""
+    threshold (and its finance threshold, if set) it applies at once; above it waits
+    for someone else to approve it."""
     if not reason or not reason.strip():
         raise ValidationError(_("Give a reason for the adjustment."))
     lock_bills([bill.pk])
@@ -54,8 +84,8 @@ def bill_adjustment_request(
         status=BillAdjustment.Status.PENDING, requested_by=_user(acting_user),
     )
     audit_record(actor=acting_user, action=AuditEvent.Action.CREATE, obj=adjustment,
-                 community_id=bill.community_id, summary=f"{kind} {amount_fen} fen: {reason}"[:255])
-    if not _needs_approval(bill, acting_user):
+                 community_id=bill.community_id, summary=f"{kind} {format_fen(amount_fen)}: {reason}"[:255])
+    if not _needs_approval(bill):
         _apply(adjustment, bill, acting_user)
     return adjustment
 
@@ -79,7 +109,7 @@ def _checked_amount(bill: Bill, kind: str, amount_fen: int | None, today) -> int
         raise ValidationError(_("The amount must be more than zero."))
     if amount_fen > limit:
         raise ValidationError(
-            _("At most %(limit)s fen can be adjusted on this bill.") % {"limit": limit}
+            _("At most %(limit)s can be adjusted on this bill.") % {"limit": format_fen(limit)}
         )
     return amount_fen
 
@@ -92,11 +122,10 @@ def bill_adjustment_decide(*, acting_user, adjustment: BillAdjustment, approve: 
     adjustment = BillAdjustment.objects.select_for_update().get(pk=adjustment.pk)
     if adjustment.status != BillAdjustment.Status.PENDING:
         return adjustment
-    if adjustment.requested_by_id == acting_user.pk and not acting_user.is_superuser:
-        raise PermissionDenied(_("Someone else must approve an adjustment you asked for."))
     lock_bills([adjustment.bill_id])
     bill = with_balances(Bill.objects.filter(pk=adjustment.bill_id)).get()
     if approve:
+        _check_approver(acting_user, adjustment, bill)
         _checked_amount(bill, adjustment.kind, adjustment.amount_fen, timezone.localdate())
         _apply(adjustment, bill, acting_user)
     else:

@@ -29,9 +29,11 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from itertools import islice
 
 from django.db import IntegrityError, connection, transaction
@@ -39,7 +41,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from linli.billing.models import Bill, BillAdjustment, BillingSettings, BillRun, FeeItem
+from linli.billing.models import Bill, BillingSettings, BillRun, FeeItem
 from linli.billing.services.planning import BillRunError, PlannedBill, PlanWarnings, plan_bills
 from linli.core.audit import audit_record
 from linli.core.audit import person_or_none as _user
@@ -48,9 +50,10 @@ from linli.core.models import AuditEvent
 from linli.estate.models import ParkingSpace, Unit
 from linli.ledger import postings
 from linli.ledger import services as ledger
-from linli.ledger.models import JournalEntry
 from linli.money import format_fen
+from linli.payments.services import prepaid_offset_new_bills
 
+logger = logging.getLogger("linli.billing")
 BATCH = 5000
 DETAILS_REMEMBERED = 1000
 SAMPLE_PER_FEE_ITEM = 5  # the preview's sample shows the first bills of each fee item
@@ -164,15 +167,27 @@ class BillRunChanged(BillRunError):
     """The run would no longer issue what its preview showed; nothing was written."""
 
 
+class _NothingToIssue(Exception):
+    """Raised inside the run's transaction when it issued nothing, to roll it back."""
+
+    def __init__(self, preview: Preview) -> None:
+        super().__init__("nothing to issue")
+        self.preview = preview
+
+
 def bill_run_commit(
     *, acting_user, community_id: int, period_key: str, fee_item_ids: list[int] | None = None,
     today: dt.date | None = None, expected: tuple[int, int] | None = None,
-) -> tuple[BillRun, Preview]:
+) -> tuple[BillRun | None, Preview]:
     """Issue the bills the preview shows, and post their receivables, in one transaction.
 
     ``expected`` = (bill count, total fen) of the preview a person approved: if the data
     changed since (a price, a unit, another run), the run is rolled back with
     ``BillRunChanged`` rather than issue something nobody saw.
+
+    A run that would issue nothing (the month is billed already) records nothing: the
+    run is None and the preview says what was already billed. Prepaid auto-offset runs
+    once the run has committed (``_offset_after_commit``), never inside it.
     """
     _check_fee_items(community_id, fee_item_ids)
     try:
@@ -187,6 +202,14 @@ def bill_run_commit(
                     % {"n": run.bill_count, "total": format_fen(run.total_fen)}
                 )
             return run, preview
+    except _NothingToIssue as nothing:
+        if expected is not None and expected != (0, 0):
+            raise BillRunChanged(
+                _("The figures changed since the preview (%(n)s bills, %(total)s now); "
+                  "nothing was written. Check the new preview and commit again.")
+                % {"n": 0, "total": format_fen(0)}
+            ) from None
+        return None, nothing.preview
     except IntegrityError as exc:
         if not _is_unique_violation(exc):
             raise
@@ -216,19 +239,41 @@ def _commit(*, acting_user, community_id, period_key, fee_item_ids, today) -> tu
                 _tally(preview, planned)
             writer.write(batch)
     preview.warnings, preview.already_billed = warnings.as_list(), warnings.already_billed
+    if not preview.bill_count:
+        raise _NothingToIssue(preview)  # no empty committed run
     run.bill_count, run.total_fen, run.warnings = (
         preview.bill_count, preview.total_fen, preview.warnings
     )
     run.save(update_fields=["bill_count", "total_fen", "warnings"])
     audit_record(
         actor=acting_user, action=AuditEvent.Action.ACTION, obj=run,
-        summary=f"bill run {period_key}: {run.bill_count} bills, {run.total_fen} fen",
+        summary=f"bill run {period_key}: {run.bill_count} bills, {format_fen(run.total_fen)}",
     )
-    if settings.auto_offset_prepaid and run.bill_count:
-        from linli.payments.services import prepaid_offset_new_bills
-
-        prepaid_offset_new_bills(acting_user=acting_user, bill_run=run)
+    if settings.auto_offset_prepaid:
+        transaction.on_commit(partial(_offset_after_commit, run.pk, acting_user))
     return run, preview
+
+
+def _offset_after_commit(run_id: int, acting_user) -> int:
+    """Pay the committed run's bills from prepaid balances, each unit in its own short
+    transaction (so the run never holds the community's receipt numbering, and a payment
+    elsewhere in the community never waits on the run). A failure is logged, never
+    raised into whoever committed the run: the bills stay payable as they are, and
+    ``bill_run_offset`` offsets a run again (idempotent per unit)."""
+    try:
+        return bill_run_offset(acting_user=acting_user, run_id=run_id)
+    except Exception:  # noqa: BLE001 — logged; the run itself has committed
+        logger.exception("prepaid offset of bill run #%s failed", run_id)
+        return 0
+
+
+def bill_run_offset(*, acting_user, run_id: int) -> int:
+    """Offset a committed run's bills against prepaid balances (see
+    ``payments.services.prepaid_offset_new_bills``). Returns how many units paid."""
+    run = BillRun.objects.filter(pk=run_id, status=BillRun.Status.COMMITTED).first()
+    if run is None:
+        return 0
+    return prepaid_offset_new_bills(acting_user=acting_user, bill_run=run)
 
 
 @contextmanager
@@ -380,44 +425,3 @@ def deposit_fee_item_ids(fee_item_ids: set[int]) -> set[int]:
         FeeItem.objects.filter(pk__in=fee_item_ids, category=FeeItem.Category.DEPOSIT)
         .values_list("pk", flat=True)
     )
-
-
-class BillRunReversalError(ValueError):
-    pass
-
-
-@transaction.atomic
-def bill_run_reverse(*, acting_user, run: BillRun, reason: str) -> BillRun:
-    """Cancel every bill of a run and post the mirror of its entries — only while none
-    of its bills has been paid or adjusted."""
-    run = BillRun.objects.select_for_update().get(pk=run.pk)
-    if run.status == BillRun.Status.REVERSED:
-        return run
-    bills = Bill.objects.filter(bill_run=run)
-    _lock_in_id_order(bills)  # no payment may land between the check and the cancelling
-    if bills.filter(allocations__isnull=False).exists():
-        raise BillRunReversalError(_("Bills of this run have been paid; it cannot be reversed."))
-    if BillAdjustment.objects.filter(bill__bill_run=run).exclude(
-        status=BillAdjustment.Status.REJECTED
-    ).exists():
-        raise BillRunReversalError(
-            _("Bills of this run have been adjusted; cancel them one by one instead.")
-        )
-    for entry in JournalEntry.objects.filter(business_key__startswith=f"billrun:{run.pk}:issue:"):
-        ledger.reverse_entry(entry=entry, memo=reason, posted_by=acting_user)
-    bills.update(status=Bill.Status.CANCELLED, run_reversed=True)  # the period may be billed again
-    run.status, run.reversed_at, run.reversed_by = (
-        BillRun.Status.REVERSED, timezone.now(), _user(acting_user)
-    )
-    run.save(update_fields=["status", "reversed_at", "reversed_by"])
-    audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=run,
-                 summary=f"reversed: {reason}"[:255])
-    return run
-
-
-def _lock_in_id_order(bills) -> int:
-    """Row-lock ``bills`` in id order, the order payments lock them in
-    (``status.lock_bills``), streaming rather than loading a large run's bills."""
-    locking = bills.select_for_update().order_by("pk").values_list("pk", flat=True)
-    return sum(1 for _pk in locking.iterator(chunk_size=BATCH))
-

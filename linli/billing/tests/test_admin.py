@@ -515,6 +515,8 @@ def test_a_large_waiver_asked_in_pieces_still_needs_approval(client, estate, bil
 def test_cancel_and_late_fee_waiver_from_the_bill_page(client, estate, bills):
     old = Bill.objects.get(unit=estate["a1_unit"], period_key="2024-01")
     coming = Bill.objects.get(unit=estate["a1_unit"], period_key=f"{bills['coming']:%Y-%m}")
+    BillingSettings.objects.filter(community=estate["a1"]).update(
+        approval_threshold_fen=10**9)  # within the threshold: applies at once
     manager = grant(billing_manager(estate), "approve_billadjustment")
     client.force_login(manager)
     response = client.post(f"{URL}/bill/{old.pk}/waive-late-fee/",
@@ -525,6 +527,19 @@ def test_cancel_and_late_fee_waiver_from_the_bill_page(client, estate, bills):
                            {"reason": "重复收费", "_form_submitted": "on"})
     assert response.status_code == 302
     assert Bill.objects.get(pk=coming.pk).status == Bill.Status.CANCELLED
+
+
+def test_above_the_threshold_an_approver_waits_for_someone_else_too(client, estate, bills):
+    """Whoever asks never approves: an approver's own large cancellation waits."""
+    BillingSettings.objects.filter(community=estate["a1"]).update(approval_threshold_fen=0)
+    coming = Bill.objects.get(unit=estate["a1_unit"], period_key=f"{bills['coming']:%Y-%m}")
+    manager = grant(billing_manager(estate), "approve_billadjustment")
+    client.force_login(manager)
+    response = client.post(f"{URL}/bill/{coming.pk}/cancel/",
+                           {"reason": "重复收费", "_form_submitted": "on"})
+    assert response.status_code == 302
+    assert Bill.objects.get(pk=coming.pk).status == Bill.Status.UNPAID
+    assert BillAdjustment.objects.get().status == BillAdjustment.Status.PENDING
 
 
 # --- one-off charges from the console ---------------------------------------------------------

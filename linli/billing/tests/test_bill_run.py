@@ -34,11 +34,10 @@ from linli.billing.services.adjustments import bill_adjustment_request
 from linli.billing.services.bill_run import (
     BillRunChanged,
     BillRunConflict,
-    BillRunReversalError,
     bill_run_commit,
     bill_run_preview,
-    bill_run_reverse,
 )
+from linli.billing.services.bill_run_reversal import BillRunReversalError, bill_run_reverse
 from linli.billing.services.planning import BillRunError
 from linli.estate.models import ParkingSpace, Unit
 from linli.ledger import chart
@@ -209,9 +208,11 @@ def test_rerun_issues_only_what_is_missing(priced):
     assert set(new_bills.values_list("unit_id", flat=True)) == {newcomer.pk}
     assert new_bills.count() == 3  # property, rubbish and the new parking space
     assert second.bill_count == preview.bill_count == 3
-    third, _ = bill_run_commit(acting_user=None, community_id=community.pk, period_key=PERIOD,
-                               today=TODAY)
-    assert third.bill_count == 0
+    runs = BillRun.objects.count()
+    third, preview = bill_run_commit(acting_user=None, community_id=community.pk,
+                                     period_key=PERIOD, today=TODAY)
+    assert third is None and preview.already_billed == first.bill_count + 3
+    assert BillRun.objects.count() == runs  # no empty committed run
     assert Bill.objects.filter(community=community).count() == first.bill_count + 3
     check_ok()
 
@@ -350,7 +351,7 @@ def test_a_reversed_period_is_billed_again_at_the_mended_price(priced):
     # Billed again is billed once: a third run finds everything there.
     third, _ = bill_run_commit(acting_user=None, community_id=community.pk, period_key=PERIOD,
                                today=TODAY)
-    assert third.bill_count == 0
+    assert third is None
     check_ok()
 
 
@@ -421,7 +422,9 @@ def test_two_runs_at_once_issue_each_bill_once(priced, monkeypatch):
     BillingSettings.objects.get_or_create(community=community)
     runs, errors = _race(community.pk, barrier_at="lock_runs", monkeypatch=monkeypatch)
     assert errors == []
-    assert sorted(r.bill_count for r in runs) == [0, 8]
+    # The second finds the month billed: it records no run.
+    assert sorted((r.bill_count if r else 0) for r in runs) == [0, 8]
+    assert BillRun.objects.filter(community=community).count() == 1
     assert _one_bill_each(community) == 8
     trial = JournalLine.objects.filter(community=community)
     assert sum(x.amount_fen for x in trial if x.side == "D") == sum(
@@ -558,8 +561,7 @@ def test_console_other_community_is_404_and_permission_is_needed(client, priced)
         response = client.post(url, {"community": other.pk, "period": PERIOD,
                                      "action": "commit"})
         assert response.status_code == 404
-    run, _ = bill_run_commit(acting_user=None, community_id=priced["b1"].pk,
-                             period_key=PERIOD, today=TODAY)
+    run = BillRun.objects.create(community=priced["b1"], period_key=PERIOD)  # another company's
     assert client.get(reverse("billing:bill-run-reverse", args=[run.pk])).status_code == 404
     assert not Bill.objects.filter(community=priced["a2"]).exists()
     client.force_login(staff(priced, Role.CASHIER, perms=()))
@@ -579,7 +581,11 @@ def test_console_reverse_needs_a_reason_and_shows_a_refusal(client, priced):
     payment_record(acting_user=None, unit=bill.unit, channel=Channel.CASH,
                    amount_fen=bill.amount_fen, bill_ids=[bill.pk], idempotency_key="p-2")
     response = client.post(url, {"reason": "录错"})
-    assert "have been paid" in response.content.decode()
+    html = response.content.decode()
+    # The refusal names the bill (unit, fee item, period), why, and what to do.
+    target = str(bill.parking_space or bill.unit)
+    assert f"{target} {bill.fee_item.name} {bill.period_key} (paid at the counter)" in html
+    assert "Refund those payments" in html
     run.refresh_from_db()
     assert run.status == BillRun.Status.COMMITTED
 

@@ -9,12 +9,13 @@ import threading
 import pytest
 from django.db import connections
 from django.urls import reverse
+from django.utils import translation
 from huey.contrib.djhuey import HUEY
 
 from linli.billing import tasks
 from linli.billing.models import Bill, BillRun, BillRunJob
 from linli.billing.services import bill_run_jobs
-from linli.billing.services.bill_run import bill_run_preview
+from linli.billing.services.bill_run import bill_run_commit, bill_run_preview
 from linli.billing.services.bill_run_jobs import bill_run_job_execute, bill_run_job_queue
 from linli.billing.tests.test_bill_run import (  # noqa: F401
     PERIOD,
@@ -232,3 +233,21 @@ def test_two_workers_running_one_job_at_once_issue_its_bills_once(priced):  # no
         thread.join()
     assert results == [Status.DONE, Status.DONE]
     assert BillRun.objects.count() == 1 and Bill.objects.count() == preview.bill_count
+
+
+@pytest.mark.django_db
+def test_a_background_run_of_a_month_already_billed_records_no_run(client, priced):  # noqa: F811
+    """Failed on main: the job recorded an empty committed run."""
+    bill_run_commit(acting_user=None, community_id=priced["a1"].pk, period_key=PERIOD)
+    runs = BillRun.objects.count()
+    job, _created = bill_run_job_queue(
+        acting_user=None, token="tok-again", community_id=priced["a1"].pk, period_key=PERIOD,
+        fee_item_ids=None, expected=(0, 0))
+    job = bill_run_job_execute(job_id=job.pk)
+    assert (job.status, job.run_id) == (Status.DONE, None)
+    assert BillRun.objects.count() == runs
+    client.force_login(staff(priced))
+    in_english(client)
+    with translation.override("zh-hans"):  # the page's English stays within the request
+        html = client.get(reverse("billing:bill-run-job", args=[job.pk])).content.decode()
+    assert "no run was recorded" in html

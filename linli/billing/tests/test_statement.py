@@ -20,7 +20,8 @@ from linli import testing as t
 from linli.billing.models import Bill, BillAdjustment
 from linli.billing.services import config
 from linli.billing.services.adjustments import bill_adjustment_request
-from linli.billing.services.bill_run import bill_run_commit, bill_run_reverse
+from linli.billing.services.bill_run import bill_run_commit
+from linli.billing.services.bill_run_reversal import bill_run_reverse
 from linli.billing.statement import Kind, unit_statement, unit_statement_totals
 from linli.estate.models import Occupancy
 from linli.ledger.models import JournalEntry

@@ -59,7 +59,10 @@ class Command(BaseCommand):
         except BillRunError as exc:
             raise CommandError(str(exc)) from exc
         self.write_preview(place, preview, committed=commit)
-        if commit:
+        if commit and run is None:
+            self.stdout.write(_("Nothing to issue: every bill of this month has been issued "
+                                "already, so no run was recorded."))
+        elif commit:
             self.stdout.write(self.style.SUCCESS(
                 _("Bill run #%(id)s committed: %(n)s bills, %(total)s.")
                 % {"id": run.pk, "n": run.bill_count, "total": format_fen(run.total_fen)}
