@@ -28,7 +28,7 @@ from linli.ledger import postings
 from linli.ledger.models import JournalEntry
 from linli.ledger.services import book_memo, post_entry
 from linli.payments.models import Channel, PrepaidMovement
-from linli.payments.services import _wallet_move
+from linli.payments.services import prepaid_move
 from linli.refunds.models import (
     RefundApplication,
     RefundLine,
@@ -54,8 +54,9 @@ def prepaid_reserve(payout: RefundPayout) -> None:
     if JournalEntry.objects.filter(business_key=reserve_key(application.pk)).exists():
         return
     unit = application.unit
-    _wallet_move(unit, -application.amount_fen, PrepaidMovement.Kind.REFUND,
-                 application.payment, None, business_key=reserve_key(application.pk))
+    prepaid_move(unit=unit, delta_fen=-application.amount_fen, kind=PrepaidMovement.Kind.REFUND,
+                 payment=application.payment, acting_user=None,
+                 business_key=reserve_key(application.pk))
     post_entry(
         community_id=application.community_id, business_key=reserve_key(application.pk),
         kind="refund_reserve",
@@ -86,8 +87,9 @@ def book_success(payout: RefundPayout, *, acting_user=None) -> None:
     if application.kind == RefundApplication.Kind.PREPAID:
         prepaid_reserve(payout)
     if payout.channel == Channel.PREPAID:
-        _wallet_move(application.unit, payout.amount_fen, PrepaidMovement.Kind.REFUND,
-                     application.payment, acting_user, business_key=refund_entry_key(payout))
+        prepaid_move(unit=application.unit, delta_fen=payout.amount_fen,
+                     kind=PrepaidMovement.Kind.REFUND, payment=application.payment,
+                     acting_user=acting_user, business_key=refund_entry_key(payout))
     post_entry(
         community_id=payout.community_id, business_key=refund_entry_key(payout), kind="refund",
         lines=_refund_lines(application, payout, lines),
