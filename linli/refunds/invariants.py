@@ -27,7 +27,7 @@ def refunds_within_payments() -> tuple[int, list[str]]:
                        .values_list("payment_id", "s")):
         held[pid] += total
     for pid, total in (OrderRefund.objects.exclude(status=OrderRefund.Status.FAILED)
-                       .values("payment_id").annotate(s=Sum("amount_fen"))
+                       .filter(payment__isnull=False).values("payment_id").annotate(s=Sum("amount_fen"))
                        .values_list("payment_id", "s")):
         held[pid] += total
     paid = dict(Payment.objects.filter(pk__in=list(held)).values_list("pk", "amount_fen"))

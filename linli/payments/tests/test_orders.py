@@ -434,7 +434,7 @@ def test_merchant_secrets_are_write_only_and_the_test_action_works(world, client
     assert "new-secret" not in client.get(url).content.decode()
 
 
-def test_anomaly_resolve_records_who(world, client):
+def test_anomaly_resolve_records_who_and_why(world, client):
     order = make_order(world)
     payment_record(acting_user=world["cashier"], unit=world["unit"], channel=Channel.CASH,
                    amount_fen=20000, bill_ids=[b.pk for b in world["bills"]],
@@ -444,12 +444,21 @@ def test_anomaly_resolve_records_who(world, client):
     anomaly = PaymentAnomaly.objects.get()
     root = User.objects.create_superuser("root", "r@example.com", t.PASSWORD)
     client.force_login(root)
-    client.post(reverse("admin:payments_paymentanomaly_changelist"),
-                {"action": "resolve", "_selected_action": [anomaly.pk]})
+    url = reverse("admin:payments_paymentanomaly_change", args=[anomaly.pk])
+    page = client.get(url).content.decode()
+    assert "¥200.00" in page and "20000" not in page  # amounts in yuan
+    keep = url.replace("/change/", "/keep/")
+    assert client.post(keep, {"_form_submitted": "on", "reason": ""}).status_code == 200
+    anomaly.refresh_from_db()
+    assert anomaly.status == "open"  # a reason is required
+    assert client.post(keep, {"_form_submitted": "on",
+                                       "reason": "业主同意留作预存"}).status_code == 302
     anomaly.refresh_from_db()
     assert anomaly.status == "resolved" and anomaly.resolved_by == root
+    assert anomaly.resolution == "keep" and anomaly.resolution_note == "业主同意留作预存"
     page = client.get(reverse("admin:payments_paymentorder_change", args=[order.pk]))
     assert page.status_code == 200 and order.out_trade_no in page.content.decode()
+    check_ok()
 
 
 def test_check_flags_an_order_line_left_open(world):
