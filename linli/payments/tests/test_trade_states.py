@@ -28,7 +28,7 @@ from linli.payments.models import (
 from linli.payments.resolutions import anomaly_resolve
 from linli.payments.services import payment_record
 from linli.payments.tests.anomaly_helpers import make_world, paid, refunded
-from linli.payments.tests.helpers import check_ok, wallet_fen
+from linli.payments.tests.helpers import check_ok
 from linli.payments.trades import Applied, trade_apply
 
 R = PaymentAnomaly.Resolution
