@@ -154,7 +154,7 @@ class PaymentAnomalyAdmin(ReadOnlyAdmin):
     @action(description=_("Apply to the unit's bills"), url_path="apply-bills",
             permissions=["apply_bills"],
             dialog=_dialog(_("Pay the unit's open bills with this money"), AnomalyUnitForm,
-                           _("Apply")))
+                           _("Apply the money")))
     def apply_bills(self, request, form, object_id):
         return self._resolve(request, form, self.apply_bills, R.APPLY_TO_BILLS,
                              gettext("Applied to the bills."), unit=form.cleaned_data["unit"])
