@@ -190,3 +190,34 @@ def test_the_janitor_applies_a_refunded_trade_it_queries(w, monkeypatch):
     assert order.status == PaymentOrder.Status.REFUNDED and _unpaid(w)
     assert not Payment.objects.exists()
     check_ok()
+
+
+@pytest.mark.parametrize("state, words", [
+    ("mismatch", "the property office is handling it"),
+    ("refunded", "refunded at the payment channel"),
+])
+def test_the_owner_reads_how_the_order_ended(estate, state, words):
+    """On main a mismatched order stayed "awaiting payment" for ever."""
+    from django.urls import reverse
+    from django.utils import translation
+
+    from linli.payments.orders import order_create
+    from linli.payments.tests.helpers import sandbox_account
+    from linli.portal.tests.conftest import make_owner, signed_in
+
+    community = estate["a1"]
+    account = sandbox_account(community)
+    user, unit, bills = make_owner(community, "801")
+    order = order_create(payer=user, channel="sandbox", mode="sandbox", idempotency_key="o",
+                         unit=unit)
+    trade = (paid(order, "TXW", 1) if state == "mismatch"
+             else refunded(order, "TXW", order.amount_fen))
+    trade_apply(account, trade, source="notification")
+    order.refresh_from_db()
+    assert order.status == state
+    client = signed_in(user)
+    with translation.override("en"):
+        page = client.get(reverse("portal:order", args=[order.pk]),
+                          HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert words in page and "Waiting for your payment" not in page
+    assert "Nothing was charged" not in page
