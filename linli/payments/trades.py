@@ -14,7 +14,9 @@ refused once received. What it does for each state the channel can report:
                             flagged ``amount_mismatch`` for staff to resolve.
 ``PAID`` for no order ours  Held in suspense, acknowledged, flagged ``unknown_order``.
 ``REFUNDED``, or ``PAID``   Refunds Linli made (its own and those other apps report through
-with ``refunded_fen``       ``hooks``) are expected. Beyond them, money refunded outside Linli:
+with ``refunded_fen``       ``hooks``) are expected; a REFUNDED report without an amount is
+                            Linli's when Linli refunded on it, else a full refund. Beyond
+                            Linli's refunds, money refunded outside Linli:
                             not yet recorded → the money into suspense and the outside
                             refund out of it, bills untouched, order → ``refunded``
                             (已在支付渠道退款); already applied → the outflow posted (suspense
@@ -105,12 +107,15 @@ def _trade_amount(trade: TradeStatus, order: PaymentOrder | None) -> int:
     raise GatewayError("BAD_TRADE", "a paid trade without its amount")
 
 
-def _reported_refund_fen(trade: TradeStatus, amount_fen: int) -> int:
-    """What the channel says it refunded on the trade (all of it when a refunded trade
-    does not say how much)."""
+def _reported_refund_fen(trade: TradeStatus, amount_fen: int, linli_fen: int) -> int:
+    """What the channel says was refunded on the trade. A refunded trade that does not
+    say how much (WeChat REFUND says so after any refund) was refunded by Linli when
+    Linli made refunds on it, and in full otherwise."""
     if trade.refunded_fen > 0:
         return min(trade.refunded_fen, amount_fen)
-    return amount_fen if trade.state == TradeState.REFUNDED else 0
+    if trade.state != TradeState.REFUNDED:
+        return 0
+    return min(linli_fen, amount_fen) if linli_fen else amount_fen
 
 
 def _note_outcome(notification: GatewayNotification | None, outcome: str,
@@ -124,10 +129,11 @@ def _note_outcome(notification: GatewayNotification | None, outcome: str,
 def _apply_to_order(account, order, trade, amount_fen, *, source, notification) -> Applied:
     done = GatewayTransaction.objects.filter(channel=account.channel,
                                              transaction_id=trade.transaction_id).first()
-    reported = _reported_refund_fen(trade, amount_fen)
+    linli_fen = linli_refunded_fen(channel=account.channel, out_trade_no=trade.out_trade_no,
+                                   order=order)
+    reported = _reported_refund_fen(trade, amount_fen, linli_fen)
     if reported:
-        outside = max(0, reported - linli_refunded_fen(
-            channel=account.channel, out_trade_no=trade.out_trade_no, order=order))
+        outside = max(0, reported - linli_fen)
         if done is None:
             return _refunded_before_recorded(account, order, trade, amount_fen, reported,
                                              outside, notification)
@@ -227,7 +233,9 @@ def _apply_unknown(account, trade, amount_fen, notification) -> Applied:
     account all the same. Held in suspense (acknowledged), flagged for staff."""
     done = GatewayTransaction.objects.filter(channel=account.channel,
                                              transaction_id=trade.transaction_id).first()
-    reported = _reported_refund_fen(trade, amount_fen)
+    linli_fen = linli_refunded_fen(channel=account.channel, out_trade_no=trade.out_trade_no,
+                                   order=None)
+    reported = _reported_refund_fen(trade, amount_fen, linli_fen)
     if done is None:
         suspense_receive(account=account, order=None, trade=trade, amount_fen=amount_fen,
                          received_at=trade.paid_at or timezone.now())
@@ -246,10 +254,8 @@ def _apply_unknown(account, trade, amount_fen, notification) -> Applied:
     else:
         anomaly = None
     if reported:
-        outside = max(0, reported - linli_refunded_fen(
-            channel=account.channel, out_trade_no=trade.out_trade_no, order=None))
-        new = outside - outside_refunded_fen(channel=account.channel,
-                                             transaction_id=trade.transaction_id)
+        new = max(0, reported - linli_fen) - outside_refunded_fen(
+            channel=account.channel, transaction_id=trade.transaction_id)
         if new > 0:
             return _refunded_after_recorded(account, None, trade, reported, new,
                                             done, notification)

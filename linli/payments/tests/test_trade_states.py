@@ -221,3 +221,25 @@ def test_the_owner_reads_how_the_order_ended(estate, state, words):
                           HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert words in page and "Waiting for your payment" not in page
     assert "Nothing was charged" not in page
+
+
+def test_a_refunded_report_without_amount_after_linlis_partial_refund_is_linlis(w):
+    """WeChat says REFUND after any refund and does not say how much: after a refund
+    Linli made on the trade, that is Linli's refund, not an outside one."""
+    order = w.order()
+    trade_apply(w.account, paid(order, "TXWR", 20000), source="notification")
+
+    def payouts(o):
+        return 5000 if o.pk == order.pk else 0
+
+    order_refunds_made_by.register(payouts)
+    try:
+        assert trade_apply(w.account, refunded(order, "TXWR", 20000),
+                           source="query").outcome == Applied.DUPLICATE
+    finally:
+        order_refunds_made_by.unregister(payouts)
+    assert not PaymentAnomaly.objects.exists()
+    # Without any refund of Linli's, the same report is a full refund outside Linli.
+    assert trade_apply(w.account, refunded(order, "TXWR", 20000),
+                       source="query").outcome == Applied.ANOMALY
+    assert PaymentAnomaly.objects.get().suspense_fen == -20000
