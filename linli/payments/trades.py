@@ -247,7 +247,8 @@ def _apply_unknown(account, trade, amount_fen, notification) -> Applied:
             suspense_fen=amount_fen, detail=f"order number {trade.out_trade_no!r} is not ours")
         if anomaly.suspense_fen != amount_fen:  # flagged before such money was held
             anomaly.suspense_fen, anomaly.status = amount_fen, PaymentAnomaly.Status.OPEN
-            anomaly.save(update_fields=["suspense_fen", "status"])
+            anomaly.account, anomaly.out_trade_no = account, trade.out_trade_no[:64]
+            anomaly.save(update_fields=["suspense_fen", "status", "account", "out_trade_no"])
         audit_record(actor=None, action=AuditEvent.Action.SECURITY, obj=account,
                      summary=f"{format_fen(amount_fen)} for unknown order "
                              f"{trade.out_trade_no!r} ({trade.transaction_id})")

@@ -5,6 +5,8 @@ On main "resolve" only flipped a flag and the suspense account was never emptied
 from __future__ import annotations
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import translation
 
 from linli import testing as t
@@ -215,4 +217,27 @@ def test_only_resolvers_of_the_community_may_resolve(w, estate):
     with pytest.raises(ResolutionError):  # once
         anomaly_resolve(acting_user=w.finance, anomaly=anomaly, resolution=R.TO_PREPAID,
                         reason="x")
+    _done(w)
+
+
+def test_the_console_offers_the_ways_that_apply_and_calls_the_service(w, client):
+    trade_apply(w.account, paid("LLNOTOURS0001", "TXUC", 12000), source="notification")
+    anomaly = PaymentAnomaly.objects.get()
+    other, _bills = billed_unit(w.community, room="903")
+    url = reverse("admin:payments_paymentanomaly_change", args=[anomaly.pk])
+    client.force_login(w.finance)
+    page = client.get(url).content.decode()
+    assert "¥120.00" in page and "12000" not in page
+    for way in ("apply-bills", "to-prepaid", "refund", "write-off"):
+        assert f"/{way}/" in page
+    assert "/keep/" not in page and "/recover-prepaid/" not in page
+    cashier = Client()
+    cashier.force_login(w.cashier)
+    apply = url.replace("/change/", "/apply-bills/")
+    form = {"_form_submitted": "on", "reason": "查明为903业主", "unit": other.pk}
+    assert cashier.post(apply, form).status_code == 403
+    assert client.post(apply, form).status_code == 302
+    anomaly.refresh_from_db()
+    assert anomaly.resolution == R.APPLY_TO_BILLS and anomaly.resolution_unit == other
+    assert client.post(apply, form).status_code == 403  # resolved: no longer offered
     _done(w)
