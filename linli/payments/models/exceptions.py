@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from linli.money import format_fen
 from linli.payments.models.money import Channel, Payment
 from linli.payments.models.online import GatewayNotification, MerchantAccount, PaymentOrder
 
@@ -131,7 +132,7 @@ class OutsideRefund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel}:{self.transaction_id} −{self.amount_fen}"
+        return f"{self.channel}:{self.transaction_id} −{format_fen(self.amount_fen)}"
 
 
 class OrderRefund(models.Model):

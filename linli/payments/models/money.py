@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from linli.ledger import postings
+from linli.money import format_fen
 
 
 class Channel(models.TextChoices):
@@ -62,7 +63,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_channel_display()} {self.amount_fen} · {self.unit}"
+        return f"{self.get_channel_display()} {format_fen(self.amount_fen)} · {self.unit}"
 
 
 class PaymentAllocation(models.Model):
@@ -89,7 +90,8 @@ class PaymentAllocation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.payment_id} → {self.bill_id}: {self.principal_fen} + {self.late_fee_fen}"
+        return (f"{self.payment_id} → {self.bill_id}: {format_fen(self.principal_fen)} + "
+                f"{format_fen(self.late_fee_fen)}")
 
 
 class PrepaidWallet(models.Model):
@@ -113,7 +115,7 @@ class PrepaidWallet(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.unit} {self.balance_fen}"
+        return f"{self.unit} {format_fen(self.balance_fen)}"
 
 
 class PrepaidMovement(models.Model):
@@ -152,6 +154,6 @@ class PrepaidMovement(models.Model):
         ordering = ["wallet_id", "id"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.amount_fen}"
+        return f"{self.get_kind_display()} {format_fen(self.amount_fen)}"
 
 
