@@ -156,8 +156,11 @@ def refund_send(refund_id: int) -> OrderRefund:
         else:
             result = gateway.query_refund(_trade_no(refund), refund.out_refund_no)
     except GatewayError as exc:
-        OrderRefund.objects.filter(pk=refund.pk).update(error=str(exc)[:255])
         logger.warning("refund %s: %s", refund.out_refund_no, exc)
+        if not exc.retryable and refund.status == OrderRefund.Status.PENDING:
+            # Refused outright (not "try later"): it needs staff, with the channel's words.
+            return refund_settle(refund.pk, RefundState.CLOSED, reason=str(exc))
+        OrderRefund.objects.filter(pk=refund.pk).update(error=str(exc)[:255])
         return refund
     return refund_settle(refund.pk, result.state, refund_id_at_gateway=result.refund_id,
                          reason=result.reason)

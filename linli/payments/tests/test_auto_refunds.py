@@ -151,3 +151,23 @@ def test_the_console_shows_the_reason_and_offers_the_ways(w, client):
     root = User.objects.create_superuser("root2", "r@example.com", t.PASSWORD)
     assert root.has_perm("payments.change_paymentanomaly")
     _settle_ok(w)
+
+
+def test_a_refund_the_channel_refuses_outright_needs_staff_with_its_words(w, monkeypatch):
+    from linli.payments.gateways.base import GatewayError
+
+    CommunityPaymentSettings.objects.create(community=w.community, excess_handling="refund")
+    order = w.order()
+    payment_record(acting_user=w.cashier, unit=w.unit, channel=Channel.CASH, amount_fen=20000,
+                   bill_ids=[b.pk for b in w.bills], idempotency_key="counter")
+    trade_apply(w.account, SandboxGateway(w.account.config()).pay(order.out_trade_no),
+                source="notification")
+
+    def refuse(self, request):
+        raise GatewayError("NOT_ENOUGH", "商户余额不足")
+
+    monkeypatch.setattr(SandboxGateway, "refund", refuse)
+    janitor_run()
+    refund = OrderRefund.objects.get()
+    assert refund.status == OrderRefund.Status.FAILED and "商户余额不足" in refund.error
+    check_ok()
