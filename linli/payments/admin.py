@@ -198,7 +198,7 @@ class PaymentOrderAdmin(ReadOnlyAdmin):
     fields = ["out_trade_no", "community", "unit", "channel", "mode", "amount", "status",
               "created", "expires", "finished", "payer", "client_ip", "transaction_id",
               "payment_link", "redirect_url", "code_url", "gateway_error", "close_at_gateway",
-              "superseded_by", "line_table", "anomaly_table"]
+              "superseded_by", "last_checked", "line_table", "anomaly_table"]
     readonly_fields = fields
 
     @admin.display(description=_("created"), ordering="created_at")
@@ -216,6 +216,10 @@ class PaymentOrderAdmin(ReadOnlyAdmin):
     @admin.display(description=_("amount"), ordering="amount_fen")
     def amount(self, obj):
         return format_fen(obj.amount_fen)
+
+    @admin.display(description=_("last checked by the janitor"))
+    def last_checked(self, obj):
+        return _when(obj.last_checked_at)
 
     @admin.display(description=_("payment"))
     def payment_link(self, obj):

@@ -41,8 +41,3 @@ def outside_refunded_fen(*, channel: str, transaction_id: str) -> int:
     return OutsideRefund.objects.filter(
         channel=channel, transaction_id=transaction_id,
     ).aggregate(s=Sum("amount_fen"))["s"] or 0
-
-
-def anomalies_needing_attention(community_ids) -> int:
-    return PaymentAnomaly.objects.filter(community_id__in=list(community_ids),
-                                         status=PaymentAnomaly.Status.OPEN).count()
