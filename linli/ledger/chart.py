@@ -34,6 +34,8 @@ SUSPENSE = "2249"             # 待查明款项: money received that we cannot y
 REFUNDS_PAYABLE = "2242"      # 应退款: approved refunds not yet paid out
 REVENUE = "6001"              # 物业收费收入, by fee item
 LATE_FEE_INCOME = "6051"      # 滞纳金收入
+OTHER_INCOME = "6301"         # 营业外收入: held money written off (nobody claimed it)
+OTHER_LOSSES = "6711"         # 营业外支出: money gone that could not be recovered
 WAIVERS = "6401"              # 减免 (contra revenue)
 DISCOUNTS = "6402"            # 折扣 (contra revenue)
 REFUND_LOSSES = "6711"        # 营业外支出—退款损失: a refund paid twice, written off
@@ -70,6 +72,8 @@ CHART: dict[str, Account] = {
         Account(REFUNDS_PAYABLE, _("Refunds payable"), LIABILITY),
         Account(REVENUE, _("Fee revenue"), INCOME, needs_fee_item=True),
         Account(LATE_FEE_INCOME, _("Late-fee income"), INCOME),
+        Account(OTHER_INCOME, _("Other income (written-off held money)"), INCOME),
+        Account(OTHER_LOSSES, _("Other losses (written-off shortfalls)"), EXPENSE),
         Account(WAIVERS, _("Waivers"), EXPENSE, needs_fee_item=True),
         Account(DISCOUNTS, _("Discounts"), EXPENSE, needs_fee_item=True),
         Account(REFUND_LOSSES, _("Refund losses written off"), EXPENSE),

@@ -35,6 +35,8 @@ CHANNEL_ACCOUNT: dict[str, str] = {
     "wechat": chart.CLEARING_WECHAT,
     "alipay": chart.CLEARING_ALIPAY,
     "sandbox": chart.CLEARING_SANDBOX,
+    # Money held in suspense that staff applied to a unit (an anomaly's resolution).
+    "suspense": chart.SUSPENSE,
 }
 
 
@@ -183,6 +185,68 @@ def payment_received(*, channel: str, unit_id: int, amount_fen: int,
 def payment_to_suspense(*, channel: str, amount_fen: int) -> list[Line]:
     return [_channel_line(DEBIT, channel, amount_fen, None),
             Line.credit(chart.SUSPENSE, amount_fen)]
+
+
+@rule(kind="refund_outside",
+      event="The channel reports money refunded on a trade that Linli did not refund "
+            "(someone on the merchant platform did), or a refund of Linli's succeeded at "
+            "the channel after staff settled it another way: the money left the channel's "
+            "account; suspense holds the difference until a person resolves it.",
+      debits=[chart.SUSPENSE], credits=[CHANNEL],
+      example={"channel": "alipay", "amount_fen": 1400})
+def channel_refunded_outside(*, channel: str, amount_fen: int) -> list[Line]:
+    return [Line.debit(chart.SUSPENSE, amount_fen),
+            _channel_line(CREDIT, channel, amount_fen, None)]
+
+
+@rule(kind="suspense_refund_reserve",
+      event="Staff resolve held money by refunding it to the payer through the channel: "
+            "it moves from suspense to refunds payable until the channel confirms.",
+      debits=[chart.SUSPENSE], credits=[chart.REFUNDS_PAYABLE],
+      example={"amount_fen": 1400})
+def suspense_refund_reserved(*, amount_fen: int) -> list[Line]:
+    return [Line.debit(chart.SUSPENSE, amount_fen),
+            Line.credit(chart.REFUNDS_PAYABLE, amount_fen)]
+
+
+@rule(kind="suspense_write_off",
+      event="Held money nobody can be credited with is written off (requested by one "
+            "person, approved by another): suspense to other income.",
+      debits=[chart.SUSPENSE], credits=[chart.OTHER_INCOME],
+      example={"amount_fen": 1400})
+def suspense_written_off(*, amount_fen: int) -> list[Line]:
+    return [Line.debit(chart.SUSPENSE, amount_fen),
+            Line.credit(chart.OTHER_INCOME, amount_fen)]
+
+
+@rule(kind="suspense_shortfall_write_off",
+      event="Money that left at the channel and cannot be recovered is written off "
+            "(requested by one person, approved by another): other losses to suspense.",
+      debits=[chart.OTHER_LOSSES], credits=[chart.SUSPENSE],
+      example={"amount_fen": 1400})
+def suspense_shortfall_written_off(*, amount_fen: int) -> list[Line]:
+    return [Line.debit(chart.OTHER_LOSSES, amount_fen),
+            Line.credit(chart.SUSPENSE, amount_fen)]
+
+
+@rule(kind="suspense_recovered",
+      event="Money that left at the channel is recovered for suspense: taken from the "
+            "unit's prepaid balance, or paid back at the counter in cash or by transfer.",
+      debits=[CHANNEL], credits=[chart.SUSPENSE],
+      example={"channel": "prepaid", "unit_id": 1, "amount_fen": 1400})
+def suspense_recovered(*, channel: str, unit_id: int | None, amount_fen: int) -> list[Line]:
+    return [_channel_line(DEBIT, channel, amount_fen, unit_id),
+            Line.credit(chart.SUSPENSE, amount_fen)]
+
+
+@rule(kind="refund_to_prepaid",
+      event="A refund the channel refused is settled by putting the money back into the "
+            "unit's prepaid balance: refunds payable to prepaid.",
+      debits=[chart.REFUNDS_PAYABLE], credits=[chart.PREPAID],
+      example={"unit_id": 1, "amount_fen": 2500})
+def refund_returned_to_prepaid(*, unit_id: int, amount_fen: int) -> list[Line]:
+    return [Line.debit(chart.REFUNDS_PAYABLE, amount_fen),
+            Line.credit(chart.PREPAID, amount_fen, unit_id=unit_id)]
 
 
 # --- refunds -------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Payments, prepaid balances, payment orders, gateway notifications and automatic refunds
 are read-only, always. Editable: merchant accounts (secrets write-only: never shown
 again, blank keeps the stored value; a "test" action), the community payment settings,
-and payment anomalies (resolving one records who and a note). Raw notification bodies
-and headers are shown to finance and company admins only.
+and — through their services, never by editing — payment anomalies and automatic
+refunds that need staff (``admin_exceptions``). Raw notification bodies and headers are
+shown to finance and company admins only.
 
 Money received is recorded only by ``linli.payments.services`` (the counter, prepaid
 deposits, the gateways), and nothing financial is ever edited or deleted (DESIGN §3,
@@ -19,7 +20,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Sum
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
@@ -31,14 +31,13 @@ from linli.console.html import table as _table
 from linli.console.html import when as _when
 from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin
 from linli.money import format_fen
+from linli.payments import admin_exceptions  # noqa: F401  (registers its pages)
 from linli.payments.models import (
     CommunityPaymentSettings,
     GatewayNotification,
     MerchantAccount,
-    OrderRefund,
     Payment,
     PaymentAllocation,
-    PaymentAnomaly,
     PaymentOrder,
     PrepaidMovement,
     PrepaidWallet,
@@ -199,7 +198,7 @@ class PaymentOrderAdmin(ReadOnlyAdmin):
     fields = ["out_trade_no", "community", "unit", "channel", "mode", "amount", "status",
               "created", "expires", "finished", "payer", "client_ip", "transaction_id",
               "payment_link", "redirect_url", "code_url", "gateway_error", "close_at_gateway",
-              "superseded_by", "line_table", "anomaly_table"]
+              "superseded_by", "last_checked", "line_table", "anomaly_table"]
     readonly_fields = fields
 
     @admin.display(description=_("created"), ordering="created_at")
@@ -217,6 +216,10 @@ class PaymentOrderAdmin(ReadOnlyAdmin):
     @admin.display(description=_("amount"), ordering="amount_fen")
     def amount(self, obj):
         return format_fen(obj.amount_fen)
+
+    @admin.display(description=_("last checked by the janitor"))
+    def last_checked(self, obj):
+        return _when(obj.last_checked_at)
 
     @admin.display(description=_("payment"))
     def payment_link(self, obj):
@@ -290,82 +293,6 @@ class GatewayNotificationAdmin(ReadOnlyAdmin):
     @admin.display(description=_("received"), ordering="received_at")
     def received(self, obj):
         return _when(obj.received_at)
-
-
-class ResolveForm(forms.Form):
-    note = forms.CharField(label=_("note"), max_length=255)
-
-
-@admin.register(PaymentAnomaly)
-class PaymentAnomalyAdmin(ScopedAdmin):
-    list_display = ["id", "flagged", "community", "kind", "status", "channel", "transaction_id",
-                    "amount", "detail", "resolved_by"]
-    list_filter = ["community", ("status", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter)]
-    search_fields = ["transaction_id", "detail", "order__out_trade_no"]
-    list_select_related = ["community", "resolved_by"]
-    fields = ["community", "kind", "status", "channel", "transaction_id", "amount", "detail",
-              "order_link", "payment_link", "flagged", "resolved_by", "resolved_at",
-              "resolution_note"]
-    readonly_fields = ["community", "kind", "status", "channel", "transaction_id", "amount",
-                       "detail", "order_link", "payment_link", "flagged", "resolved_by",
-                       "resolved_at"]
-    actions = ["export_xlsx", "resolve"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.status == PaymentAnomaly.Status.RESOLVED:
-            return [*self.readonly_fields, "resolution_note"]
-        return self.readonly_fields
-
-    def save_model(self, request, obj, form, change):
-        """Saving a note resolves the anomaly (who and when are recorded)."""
-        if obj.resolution_note and obj.status == PaymentAnomaly.Status.OPEN:
-            obj.status = PaymentAnomaly.Status.RESOLVED
-            obj.resolved_by = request.user
-            obj.resolved_at = timezone.now()
-        super().save_model(request, obj, form, change)
-
-    @admin.action(description=_("Mark resolved"), permissions=["change"])
-    def resolve(self, request, queryset):
-        n = anomalies_resolve(queryset, user=request.user,
-                              note=gettext("Resolved from the list"))
-        messages.success(request, gettext("%(n)s anomalies resolved.") % {"n": n})
-
-    @admin.display(description=_("flagged"), ordering="created_at")
-    def flagged(self, obj):
-        return _when(obj.created_at)
-
-    @admin.display(description=_("amount"), ordering="amount_fen")
-    def amount(self, obj):
-        return format_fen(obj.amount_fen)
-
-    @admin.display(description=_("payment order"))
-    def order_link(self, obj):
-        return _order_link(obj.order_id)
-
-    @admin.display(description=_("payment"))
-    def payment_link(self, obj):
-        return _payment_link(obj.payment_id)
-
-
-def anomalies_resolve(queryset, *, user, note: str) -> int:
-    from linli.core.audit import audit_record
-    from linli.core.models import AuditEvent
-
-    count = 0
-    for anomaly in queryset.filter(status=PaymentAnomaly.Status.OPEN):
-        PaymentAnomaly.objects.filter(pk=anomaly.pk, status=PaymentAnomaly.Status.OPEN).update(
-            status=PaymentAnomaly.Status.RESOLVED, resolved_by=user, resolved_at=timezone.now(),
-            resolution_note=note[:255])
-        audit_record(actor=user, action=AuditEvent.Action.CHANGE, obj=anomaly,
-                     summary=f"resolved: {note}"[:255])
-        count += 1
-    return count
 
 
 class MerchantAccountForm(forms.ModelForm):
@@ -458,18 +385,3 @@ class CommunityPaymentSettingsAdmin(ScopedAdmin):
     list_filter = ["community"]
     search_fields = ["community__name"]
     list_select_related = ["community"]
-
-
-@admin.register(OrderRefund)
-class OrderRefundAdmin(ReadOnlyAdmin):
-    list_display = ["out_refund_no", "community", "order", "amount", "status", "error"]
-    list_filter = ["community", ("status", ChoicesDropdownFilter)]
-    search_fields = ["out_refund_no", "order__out_trade_no"]
-    list_select_related = ["community", "order"]
-    fields = ["out_refund_no", "community", "order", "payment", "amount", "status",
-              "refund_id", "error", "created_at", "finished_at"]
-    readonly_fields = fields
-
-    @admin.display(description=_("amount"), ordering="amount_fen")
-    def amount(self, obj):
-        return format_fen(obj.amount_fen)

@@ -2,9 +2,12 @@
 
 Run every minute (``linli.payments.tasks``). Each order is handled in its own
 transaction; a gateway error is logged and the order is tried again on the next run.
+Fairness: each order it looks at is stamped ``last_checked_at`` (whatever the gateway
+answered, error or not), and each run takes the least recently checked first — so
+however many orders keep failing, every open order is visited in turn.
 
-- Pending orders older than a minute: query the gateway; paid → applied exactly like a
-  notification (``orders.trade_apply``). WeChat notifies only successes, so this is also
+- Pending orders older than a minute: query the gateway; paid (or paid and refunded at
+  the channel) → applied exactly like a notification (``trades.trade_apply``). WeChat notifies only successes, so this is also
   how lost notifications are found.
 - Expired pending orders: close at the gateway (WeChat: not sooner than 5 minutes after
   creation); a close answered "paid" is a payment. Closed here → ``expired``.
@@ -22,12 +25,15 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from linli.payments.auto_refunds import refund_send
 from linli.payments.gateways import gateway_for
 from linli.payments.gateways.base import GatewayError, TradeState
 from linli.payments.models import Channel, OrderRefund, PaymentOrder
-from linli.payments.orders import _order_end, refund_send, trade_apply
+from linli.payments.order_states import order_end, order_mark_checked
+from linli.payments.trades import MONEY_STATES, trade_apply
 
 logger = logging.getLogger("linli.payments")
 
@@ -51,18 +57,15 @@ class JanitorReport:
 def janitor_run(now: dt.datetime | None = None) -> JanitorReport:
     now = now or timezone.now()
     report = JanitorReport()
-    pending = PaymentOrder.objects.filter(
-        status=PaymentOrder.Status.PENDING, created_at__lte=now - QUERY_AFTER
-    ).select_related("account").order_by("id")[:BATCH]
+    pending = _queue(PaymentOrder.objects.filter(
+        status=PaymentOrder.Status.PENDING, created_at__lte=now - QUERY_AFTER))
     for order in pending:
         _guard(report, order, lambda o=order: _settle_pending(o, now, report))
-    stuck = PaymentOrder.objects.filter(
-        status=PaymentOrder.Status.CREATED, created_at__lte=now - STUCK_AFTER
-    ).select_related("account").order_by("id")[:BATCH]
+    stuck = _queue(PaymentOrder.objects.filter(
+        status=PaymentOrder.Status.CREATED, created_at__lte=now - STUCK_AFTER))
     for order in stuck:
         _guard(report, order, lambda o=order: _settle_stuck(o, report))
-    to_close = PaymentOrder.objects.filter(close_at_gateway=True).select_related(
-        "account").order_by("id")[:BATCH]
+    to_close = _queue(PaymentOrder.objects.filter(close_at_gateway=True))
     for order in to_close:
         if _close_too_soon(order, now):
             continue
@@ -79,7 +82,15 @@ def janitor_run(now: dt.datetime | None = None) -> JanitorReport:
     return report
 
 
+def _queue(orders):
+    """The next ``BATCH`` orders to visit: never checked first, then the least recently
+    checked (then the oldest)."""
+    return list(orders.select_related("account").order_by(
+        F("last_checked_at").asc(nulls_first=True), "id")[:BATCH])
+
+
 def _guard(report: JanitorReport, order: PaymentOrder, fn) -> None:
+    order_mark_checked(order.pk)  # before the call: an error must not keep it first
     try:
         fn()
     except GatewayError as exc:
@@ -104,13 +115,13 @@ def _settle_pending(order: PaymentOrder, now: dt.datetime, report: JanitorReport
     gateway = gateway_for(order.account.config())
     report.queried += 1
     status = gateway.query(order.out_trade_no)
-    if status.state == TradeState.PAID:
+    if status.state in MONEY_STATES:
         _apply(order, status, report, "query")
         return
     if order.expires_at > now or _close_too_soon(order, now):
         return
     closed = gateway.close(order.out_trade_no)
-    if closed.state == TradeState.PAID:
+    if closed.state in MONEY_STATES:
         _apply(order, closed, report, "close")
         return
     if closed.state != TradeState.CLOSED:
@@ -118,22 +129,22 @@ def _settle_pending(order: PaymentOrder, now: dt.datetime, report: JanitorReport
     with transaction.atomic():
         locked = PaymentOrder.objects.select_for_update().get(pk=order.pk)
         if locked.status == PaymentOrder.Status.PENDING:
-            _order_end(locked, PaymentOrder.Status.EXPIRED)
+            order_end(locked, PaymentOrder.Status.EXPIRED)
             report.expired += 1
 
 
 def _settle_stuck(order: PaymentOrder, report: JanitorReport) -> None:
     gateway = gateway_for(order.account.config())
     status = gateway.query(order.out_trade_no)
-    if status.state != TradeState.PAID:
+    if status.state not in MONEY_STATES:
         status = gateway.close(order.out_trade_no)
-    if status.state == TradeState.PAID:
+    if status.state in MONEY_STATES:
         _apply(order, status, report, "query")
         return
     with transaction.atomic():
         locked = PaymentOrder.objects.select_for_update().get(pk=order.pk)
         if locked.status == PaymentOrder.Status.CREATED:
-            _order_end(locked, PaymentOrder.Status.FAILED,
+            order_end(locked, PaymentOrder.Status.FAILED,
                        error=locked.gateway_error or "no gateway order after 5 minutes")
             report.failed += 1
 
@@ -141,7 +152,7 @@ def _settle_stuck(order: PaymentOrder, report: JanitorReport) -> None:
 def _close_superseded(order: PaymentOrder, report: JanitorReport) -> None:
     gateway = gateway_for(order.account.config())
     closed = gateway.close(order.out_trade_no)
-    if closed.state == TradeState.PAID:
+    if closed.state in MONEY_STATES:
         _apply(order, closed, report, "close")
     elif closed.state != TradeState.CLOSED:
         raise GatewayError("CLOSE_UNCONFIRMED", f"close answered {closed.state}")

@@ -12,9 +12,9 @@ The order of steps is the point:
    and answer makes the gateway deliver again, and the redelivery finds the transaction
    already applied and is simply acknowledged.
 
-We acknowledge only what is safely recorded: an unknown order (validly signed, but not
-ours) is flagged and answered with failure, so the gateway keeps it alive while staff
-look.
+We acknowledge only what is safely recorded. A validly signed payment for an order we
+never made is money in our merchant account all the same: it is held in suspense,
+flagged for staff, and acknowledged.
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from django.utils import timezone
 
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
+from linli.payments.auto_refunds import refund_settle
 from linli.payments.gateways import gateway_for
 from linli.payments.gateways.base import Ack, Gateway, MerchantConfig, NotificationRejected
 from linli.payments.models import GatewayNotification, MerchantAccount, OrderRefund
-from linli.payments.orders import Applied, refund_settle, trade_apply
+from linli.payments.trades import Applied, trade_apply
 
 logger = logging.getLogger("linli.payments")
 

@@ -118,9 +118,11 @@ def payment_record(
         for a in allocations
     )
     if channel == Channel.PREPAID:
-        _wallet_move(unit, -amount_fen, PrepaidMovement.Kind.OFFSET, payment, acting_user)
+        prepaid_move(unit=unit, delta_fen=-amount_fen, kind=PrepaidMovement.Kind.OFFSET,
+                     payment=payment, acting_user=acting_user)
     if excess_fen:
-        _wallet_move(unit, excess_fen, excess_kind, payment, acting_user)
+        prepaid_move(unit=unit, delta_fen=excess_fen, kind=excess_kind, payment=payment,
+                     acting_user=acting_user)
     _refresh_paid_bills(allocations)
     post_entry(
         community_id=unit.community_id,
@@ -133,7 +135,7 @@ def payment_record(
         posted_by=acting_user,
     )
     audit_record(actor=acting_user, action=AuditEvent.Action.CREATE, obj=payment,
-                 summary=f"{channel} {amount_fen} fen, {len(allocations)} bill(s)")
+                 summary=f"{channel} {format_fen(amount_fen)}, {len(allocations)} bill(s)")
     payment.excess_fen = excess_fen  # for callers (not stored: the movement is)
     issue = _receipt_issuer()
     if issue is not None:
@@ -195,8 +197,11 @@ def payment_lines(payment: Payment, allocations: list[Allocation], excess_fen: i
         late_fee_fen=sum(a.late_fee_fen for a in allocations), excess_fen=excess_fen)
 
 
-def _wallet_move(unit: Unit, delta_fen: int, kind: str, payment: Payment | None, acting_user,
-                 *, business_key: str = ""):
+def prepaid_move(*, unit: Unit, delta_fen: int, kind: str, payment: Payment | None,
+                 acting_user, business_key: str = "") -> PrepaidMovement:
+    """Move ``delta_fen`` into (+) or out of (−) the unit's prepaid balance, under the
+    wallet's row lock, with its movement row; refused below zero. The caller posts the
+    ledger entry that goes with it, in the same transaction."""
     wallet, _created = PrepaidWallet.objects.get_or_create(
         unit=unit, defaults={"community_id": unit.community_id}
     )
@@ -204,7 +209,7 @@ def _wallet_move(unit: Unit, delta_fen: int, kind: str, payment: Payment | None,
     if wallet.balance_fen + delta_fen < 0:
         raise PaymentError(_("The prepaid balance is not enough."))
     PrepaidWallet.objects.filter(pk=wallet.pk).update(balance_fen=F("balance_fen") + delta_fen)
-    PrepaidMovement.objects.create(
+    return PrepaidMovement.objects.create(
         wallet=wallet, kind=kind, amount_fen=delta_fen,
         balance_after_fen=wallet.balance_fen + delta_fen, payment=payment, by=_user(acting_user),
         business_key=business_key,
@@ -295,8 +300,9 @@ def prepaid_offset_reverse(*, acting_user, payment: Payment, reason: str) -> Pay
     reversal = PaymentReversal.objects.create(
         payment=payment, community_id=payment.community_id, reason=reason[:200],
         business_key=mirror.business_key, by=_user(acting_user))
-    _wallet_move(payment.unit, payment.amount_fen, PrepaidMovement.Kind.UNOFFSET, payment,
-                 acting_user, business_key=mirror.business_key)
+    prepaid_move(unit=payment.unit, delta_fen=payment.amount_fen,
+                 kind=PrepaidMovement.Kind.UNOFFSET, payment=payment, acting_user=acting_user,
+                 business_key=mirror.business_key)
     bills_refresh_status(list(payment.allocations.values_list("bill_id", flat=True)))
     audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=payment,
                  summary=f"reversed ({format_fen(payment.amount_fen)} back to the prepaid "

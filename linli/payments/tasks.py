@@ -22,6 +22,6 @@ def payments_janitor() -> dict:
 
 @db_task(name="payments_send_order_refund")
 def send_order_refund(refund_id: int) -> None:
-    from linli.payments.orders import refund_send
+    from linli.payments.auto_refunds import refund_send
 
     refund_send(refund_id)

@@ -9,7 +9,10 @@ class RefundsConfig(AppConfig):
 
     def ready(self) -> None:
         # A bill's status follows what was refunded of it: billing asks through its hook.
+        # Payments tells Linli's own channel refunds from refunds made outside Linli.
         from linli.billing.hooks import register_refunded_fen
-        from linli.refunds.bill_hooks import refunded_fen_by_bill
+        from linli.payments.hooks import order_refunds_made_by
+        from linli.refunds.hooks import refunded_fen_by_bill, refunded_fen_for_order
 
         register_refunded_fen(refunded_fen_by_bill)
+        order_refunds_made_by.register(refunded_fen_for_order)

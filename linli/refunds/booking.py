@@ -39,8 +39,8 @@ from linli.ledger import postings
 from linli.ledger.models import JournalEntry
 from linli.ledger.services import book_memo, post_entry, reverse_entry
 from linli.money import format_fen
-from linli.payments import services as payment_services
 from linli.payments.models import Channel, PrepaidMovement, PrepaidWallet
+from linli.payments.services import prepaid_move
 from linli.refunds.models import (
     DuplicateRefund,
     RefundApplication,
@@ -52,19 +52,6 @@ from linli.refunds.models import (
 
 LOCK_ORDER = ("payment orders by id", "refund payment", "refund application", "refund payout",
               "bills by id", "prepaid wallet", "number sequences")
-
-
-def prepaid_move(*, unit, delta_fen: int, kind: str, payment, acting_user,
-                 business_key: str = "") -> None:
-    """Move money into (+) or out of (−) a unit's prepaid balance, under the wallet's row
-    lock (payments' service; it is being made public as ``prepaid_move``)."""
-    public = getattr(payment_services, "prepaid_move", None)
-    if public is not None:
-        public(unit=unit, delta_fen=delta_fen, kind=kind, payment=payment,
-               acting_user=acting_user, business_key=business_key)
-    else:
-        payment_services._wallet_move(unit, delta_fen, kind, payment, acting_user,
-                                      business_key=business_key)
 
 
 class SourceGone(Exception):

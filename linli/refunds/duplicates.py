@@ -28,7 +28,7 @@ from linli.ledger import postings
 from linli.ledger.services import book_memo, post_entry
 from linli.money import format_fen
 from linli.payments.models import Channel, PrepaidMovement, PrepaidWallet
-from linli.refunds.booking import prepaid_move
+from linli.payments.services import prepaid_move
 from linli.refunds.models import APPROVER_RANK, DuplicateRefund
 from linli.refunds.services import RefundError, _is_staff, _role
 from linli.staff.models import Role

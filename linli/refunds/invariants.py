@@ -15,6 +15,7 @@ from linli.ledger.selectors import account_balance, balances_by_unit
 from linli.money import format_fen
 from linli.payments.counter.selectors import shift_records
 from linli.payments.models import Channel, OrderRefund, Payment, PaymentAllocation
+from linli.payments.selectors import order_refunds_payable_fen
 from linli.refunds.booking import format_voucher_number
 from linli.refunds.models import (
     DuplicateRefund,
@@ -24,11 +25,6 @@ from linli.refunds.models import (
     RefundVoucher,
     RefundVoucherSequence,
 )
-
-try:  # payments' own reading of what its automatic refunds hold, once it exists
-    from linli.payments.selectors import order_refunds_payable_fen
-except ImportError:  # pragma: no cover - depends on the payments app's version
-    order_refunds_payable_fen = None
 
 MAX_REPORTED = 50
 REFUNDED = RefundApplication.Status.REFUNDED
@@ -44,7 +40,7 @@ def refunds_within_payments() -> tuple[int, list[str]]:
                        .values_list("payment_id", "s")):
         held[pid] += total
     for pid, total in (OrderRefund.objects.exclude(status=OrderRefund.Status.FAILED)
-                       .values("payment_id").annotate(s=Sum("amount_fen"))
+                       .filter(payment__isnull=False).values("payment_id").annotate(s=Sum("amount_fen"))
                        .values_list("payment_id", "s")):
         held[pid] += total
     paid = dict(Payment.objects.filter(pk__in=list(held)).values_list("pk", "amount_fen"))
@@ -101,22 +97,6 @@ NOT_PAID_OUT = (RefundApplication.Status.APPROVED, RefundApplication.Status.PAYI
                 RefundApplication.Status.ATTENTION)
 
 
-def _order_refunds_payable_fen_fallback(community_id: int) -> int:
-    """What payments' automatic refunds of excess hold in refunds payable (set aside,
-    not yet confirmed): used until ``payments.selectors.order_refunds_payable_fen``
-    exists."""
-    return OrderRefund.objects.filter(
-        community_id=community_id,
-        status__in=[OrderRefund.Status.PENDING, OrderRefund.Status.PROCESSING],
-    ).aggregate(s=Sum("amount_fen"))["s"] or 0
-
-
-def _order_refunds_payable(community_id: int) -> int:
-    if order_refunds_payable_fen is not None:
-        return order_refunds_payable_fen(community_id)
-    return _order_refunds_payable_fen_fallback(community_id)
-
-
 @invariant("refunds.payable",
            "refunds payable equals approved refunds not yet paid out plus what automatic "
            "refunds of excess hold, in every community")
@@ -131,7 +111,7 @@ def refunds_payable() -> tuple[int, list[str]]:
     violations = []
     for cid in sorted(communities):
         ledger = account_balance(account=chart.REFUNDS_PAYABLE, community_id=cid)
-        expected = approved.get(cid, 0) + _order_refunds_payable(cid)
+        expected = approved.get(cid, 0) + order_refunds_payable_fen(cid)
         if ledger != expected:
             violations.append(
                 f"community #{cid}: refunds payable {format_fen(ledger)} in the ledger, "

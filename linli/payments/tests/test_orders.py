@@ -229,22 +229,28 @@ def test_a_notification_that_fails_verification_changes_nothing(world, client, c
                                      object_id=str(note.pk)).count() == 1
 
 
-def test_unknown_order_is_flagged_not_acknowledged_and_changes_nothing(world, client):
+def test_unknown_order_is_held_in_suspense_acknowledged_and_flagged(world, client):
+    """Validly signed money for an order we never made is in our merchant account: it is
+    held in suspense (no payment, no bill touched), acknowledged, and flagged once."""
     order = make_order(world)
-    before = _count()
     headers, body = notification(world["account"], order, transaction_id="TXU",
                                  out_trade_no="LL000000NOTOURS")
     response = post_notification(client, world["account"], headers, body)
-    assert response.status_code == 400
-    assert _count() == before
+    assert response.status_code == 200
+    assert Payment.objects.count() == 0
+    txn = GatewayTransaction.objects.get()
+    assert txn.kind == "suspense" and txn.order is None and txn.amount_fen == 20000
     anomaly = PaymentAnomaly.objects.get()
     assert anomaly.kind == PaymentAnomaly.Kind.UNKNOWN_ORDER and anomaly.transaction_id == "TXU"
+    assert anomaly.suspense_fen == 20000 and anomaly.out_trade_no == "LL000000NOTOURS"
     assert AuditEvent.objects.filter(action=AuditEvent.Action.SECURITY).exists()
     assert GatewayNotification.objects.get().outcome == "unknown_order"
-    # Redelivered: still one anomaly.
-    post_notification(client, world["account"], *notification(
-        world["account"], order, transaction_id="TXU", out_trade_no="LL000000NOTOURS"))
-    assert PaymentAnomaly.objects.count() == 1
+    # Redelivered: still one anomaly, one receipt into suspense.
+    assert post_notification(client, world["account"], *notification(
+        world["account"], order, transaction_id="TXU", out_trade_no="LL000000NOTOURS")
+    ).status_code == 200
+    assert PaymentAnomaly.objects.count() == 1 and GatewayTransaction.objects.count() == 1
+    check_ok()
 
 
 def test_amount_mismatch_goes_to_suspense_and_pays_no_bill(world, client):
@@ -261,6 +267,9 @@ def test_amount_mismatch_goes_to_suspense_and_pays_no_bill(world, client):
     assert sorted(entry.lines.values_list("account", "side", "amount_fen")) == [
         ("1129", "D", 15000), ("2249", "C", 15000)]
     assert PaymentAnomaly.objects.get().kind == PaymentAnomaly.Kind.AMOUNT_MISMATCH
+    order.refresh_from_db()
+    assert order.status == PaymentOrder.Status.MISMATCH  # not "awaiting payment" for ever
+    assert not order.lines.filter(open=True).exists()
     # Redelivery is recorded once.
     assert post_notification(client, world["account"], headers, body).status_code == 200
     assert GatewayTransaction.objects.count() == 1
@@ -425,7 +434,7 @@ def test_merchant_secrets_are_write_only_and_the_test_action_works(world, client
     assert "new-secret" not in client.get(url).content.decode()
 
 
-def test_anomaly_resolve_records_who(world, client):
+def test_anomaly_resolve_records_who_and_why(world, client):
     order = make_order(world)
     payment_record(acting_user=world["cashier"], unit=world["unit"], channel=Channel.CASH,
                    amount_fen=20000, bill_ids=[b.pk for b in world["bills"]],
@@ -435,12 +444,21 @@ def test_anomaly_resolve_records_who(world, client):
     anomaly = PaymentAnomaly.objects.get()
     root = User.objects.create_superuser("root", "r@example.com", t.PASSWORD)
     client.force_login(root)
-    client.post(reverse("admin:payments_paymentanomaly_changelist"),
-                {"action": "resolve", "_selected_action": [anomaly.pk]})
+    url = reverse("admin:payments_paymentanomaly_change", args=[anomaly.pk])
+    page = client.get(url).content.decode()
+    assert "¥200.00" in page and "20000" not in page  # amounts in yuan
+    keep = url.replace("/change/", "/keep/")
+    assert client.post(keep, {"_form_submitted": "on", "reason": ""}).status_code == 200
+    anomaly.refresh_from_db()
+    assert anomaly.status == "open"  # a reason is required
+    assert client.post(keep, {"_form_submitted": "on",
+                                       "reason": "业主同意留作预存"}).status_code == 302
     anomaly.refresh_from_db()
     assert anomaly.status == "resolved" and anomaly.resolved_by == root
+    assert anomaly.resolution == "keep" and anomaly.resolution_note == "业主同意留作预存"
     page = client.get(reverse("admin:payments_paymentorder_change", args=[order.pk]))
     assert page.status_code == 200 and order.out_trade_no in page.content.decode()
+    check_ok()
 
 
 def test_check_flags_an_order_line_left_open(world):

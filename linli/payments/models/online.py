@@ -1,15 +1,4 @@
-"""Money received: payments, how they settle bills, and prepaid balances (预存款).
-
-A ``Payment`` is money that arrived through one channel. Its ``allocations`` say which
-bills it settled (principal, then late fee); anything left over goes to the unit's
-prepaid wallet. Payments and allocations are append-only.
-
-Online payments: a ``MerchantAccount`` per community and channel; a ``PaymentOrder``
-per attempt (its state machine is documented on the class); every notification stored
-raw (``GatewayNotification``); one ``GatewayTransaction`` per gateway transaction id
-(unique); money that did not fit flagged as a ``PaymentAnomaly``; automatic refunds of
-excess (``OrderRefund``); the sandbox gateway's own state (``SandboxTrade``).
-"""
+"""Online payments: merchant accounts, orders, gateway transactions and notifications."""
 
 from __future__ import annotations
 
@@ -19,154 +8,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from linli.core.fields import EncryptedTextField
-from linli.ledger import postings
 from linli.payments.gateways.base import MerchantConfig
-
-
-class Channel(models.TextChoices):
-    CASH = "cash", pgettext_lazy("payment channel", "Cash")
-    POS = "pos", _("POS card")
-    TRANSFER = "transfer", _("Bank transfer")
-    CHEQUE = "cheque", _("Cheque")
-    PREPAID = "prepaid", _("Prepaid balance")
-    WECHAT = "wechat", _("WeChat Pay")
-    ALIPAY = "alipay", _("Alipay")
-    SANDBOX = "sandbox", _("Sandbox (not real money)")
-
-
-# Where the money sits once received, per channel: the posting rules' table.
-CHANNEL_ACCOUNT = postings.CHANNEL_ACCOUNT
-COUNTER_CHANNELS = (Channel.CASH, Channel.POS, Channel.TRANSFER, Channel.CHEQUE)
-
-
-class Payment(models.Model):
-    community = models.ForeignKey(
-        "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
-        related_name="payments",
-    )
-    unit = models.ForeignKey(
-        "estate.Unit", verbose_name=_("unit"), on_delete=models.PROTECT, related_name="payments"
-    )
-    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
-    amount_fen = models.BigIntegerField(_("amount (fen)"))
-    received_at = models.DateTimeField(_("received"), db_index=True)
-    cashier = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("cashier"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="+",
-    )
-    payer_name = models.CharField(_("payer"), max_length=50, blank=True)
-    reference = models.CharField(
-        _("reference"), max_length=64, blank=True,
-        help_text=_("Transfer or cheque number, POS slip, gateway transaction id."),
-    )
-    idempotency_key = models.CharField(max_length=80, unique=True)
-    note = models.CharField(_("note"), max_length=200, blank=True)
-
-    class Meta:
-        verbose_name = _("payment")
-        verbose_name_plural = _("payments")
-        ordering = ["-received_at", "-id"]
-        constraints = [
-            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="payment_positive"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_channel_display()} {self.amount_fen} · {self.unit}"
-
-
-class PaymentAllocation(models.Model):
-    payment = models.ForeignKey(
-        Payment, verbose_name=_("payment"), on_delete=models.PROTECT, related_name="allocations"
-    )
-    bill = models.ForeignKey(
-        "billing.Bill", verbose_name=_("bill"), on_delete=models.PROTECT,
-        related_name="allocations",
-    )
-    principal_fen = models.BigIntegerField(_("principal (fen)"), default=0)
-    late_fee_fen = models.BigIntegerField(_("late fee (fen)"), default=0)
-
-    class Meta:
-        verbose_name = _("allocation")
-        verbose_name_plural = _("allocations")
-        constraints = [
-            models.UniqueConstraint(fields=["payment", "bill"], name="allocation_once"),
-            models.CheckConstraint(
-                condition=Q(principal_fen__gte=0) & Q(late_fee_fen__gte=0)
-                & (Q(principal_fen__gt=0) | Q(late_fee_fen__gt=0)),
-                name="allocation_positive",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.payment_id} → {self.bill_id}: {self.principal_fen} + {self.late_fee_fen}"
-
-
-class PrepaidWallet(models.Model):
-    """A unit's prepaid balance. ``balance_fen`` changes only with a movement, under a
-    row lock, and never below zero (also a database constraint)."""
-
-    unit = models.OneToOneField(
-        "estate.Unit", verbose_name=_("unit"), on_delete=models.PROTECT, related_name="wallet"
-    )
-    community = models.ForeignKey(
-        "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
-        related_name="+",
-    )
-    balance_fen = models.BigIntegerField(_("balance (fen)"), default=0)
-
-    class Meta:
-        verbose_name = _("prepaid balance")
-        verbose_name_plural = _("prepaid balances")
-        constraints = [
-            models.CheckConstraint(condition=Q(balance_fen__gte=0), name="wallet_not_negative"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.unit} {self.balance_fen}"
-
-
-class PrepaidMovement(models.Model):
-    class Kind(models.TextChoices):
-        DEPOSIT = "deposit", _("Deposit")
-        OFFSET = "offset", _("Paid a bill")
-        EXCESS = "excess", _("Overpayment kept")
-        REFUND = "refund", _("Refunded")
-        UNOFFSET = "unoffset", _("Payment from the balance reversed")
-
-    wallet = models.ForeignKey(
-        PrepaidWallet, verbose_name=_("prepaid balance"), on_delete=models.PROTECT,
-        related_name="movements",
-    )
-    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    amount_fen = models.BigIntegerField(_("amount (fen)"), help_text=_("+ in, − out"))
-    balance_after_fen = models.BigIntegerField(_("balance after (fen)"))
-    payment = models.ForeignKey(
-        Payment, verbose_name=_("payment"), null=True, blank=True, on_delete=models.PROTECT,
-        related_name="prepaid_movements",
-    )
-    at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="+",
-    )
-    note = models.CharField(_("note"), max_length=200, blank=True)
-    # The ledger entry that posted this movement, where the payment alone does not say
-    # which it was: a refund's set-aside (``refund_reserve:app<id>``) or a refund back to
-    # the balance (``refund:<out_refund_no>``). The unit statement places such a movement
-    # on its refund's row, at its own time.
-    business_key = models.CharField(_("ledger entry"), max_length=120, blank=True)
-
-    class Meta:
-        verbose_name = _("prepaid movement")
-        verbose_name_plural = _("prepaid movements")
-        ordering = ["wallet_id", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.amount_fen}"
-
+from linli.payments.models.money import Channel, Payment
 
 # --- online payments: merchant accounts, orders, notifications, anomalies -------------
 
@@ -277,9 +122,16 @@ class PaymentOrder(models.Model):
            │                              ╰──superseded / cancelled──▶ closed
            ╰──gateway refused / stuck > 5 min──▶ failed
 
-    ``expired``, ``closed`` and ``failed`` are not final for money: a payment that still
-    arrives for them is recorded (and flagged as late), and the order becomes ``paid``.
-    The amount is fixed at creation; each attempt has its own ``out_trade_no``.
+    Money that does not fit ends the order too (``linli.payments.trades``)::
+
+        pending/closed/expired ──amount differs──▶ mismatch (money held in suspense)
+        pending/closed/expired ──paid and refunded at the channel outside Linli──▶ refunded
+
+    ``expired``, ``closed``, ``failed``, ``mismatch`` and ``refunded`` are not final for
+    money: a payment that still arrives for them is recorded (and flagged as late), and
+    the order becomes ``paid``. The amount is fixed at creation; each attempt has its
+    own ``out_trade_no``. ``last_checked_at`` is when the janitor last looked at the
+    order: it visits the least recently checked first, so none waits for ever.
     """
 
     class Status(models.TextChoices):
@@ -289,6 +141,8 @@ class PaymentOrder(models.Model):
         CLOSED = "closed", _("Closed")
         EXPIRED = "expired", _("Expired")
         FAILED = "failed", _("Failed")
+        MISMATCH = "mismatch", _("Amount differs — the property office is handling it")
+        REFUNDED = "refunded", _("Refunded at the payment channel")
 
     OPEN_STATUSES = (Status.CREATED, Status.PENDING)
 
@@ -340,6 +194,8 @@ class PaymentOrder(models.Model):
         "self", verbose_name=_("superseded by"), null=True, blank=True,
         on_delete=models.PROTECT, related_name="+",
     )
+    last_checked_at = models.DateTimeField(_("last checked by the janitor"), null=True,
+                                           blank=True)
 
     class Meta:
         verbose_name = _("payment order")
@@ -347,6 +203,10 @@ class PaymentOrder(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="order_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "last_checked_at", "id"],
+                         name="order_janitor_queue"),
         ]
 
     def __str__(self) -> str:
@@ -451,90 +311,6 @@ class GatewayNotification(models.Model):
         return f"{self.channel} #{self.pk} {self.get_outcome_display()}"
 
 
-class PaymentAnomaly(models.Model):
-    """Money that arrived but did not fit (late, duplicate, wrong amount, unknown order):
-    always recorded, flagged here for staff."""
-
-    class Kind(models.TextChoices):
-        LATE = "late", _("Paid after the order ended")
-        DUPLICATE = "duplicate", _("Bills already paid")
-        AMOUNT_MISMATCH = "amount_mismatch", _("Amount differs from the order")
-        UNKNOWN_ORDER = "unknown_order", _("Unknown order")
-
-    class Status(models.TextChoices):
-        OPEN = "open", _("Open")
-        RESOLVED = "resolved", _("Resolved")
-
-    community = models.ForeignKey("estate.Community", verbose_name=_("community"),
-                                  on_delete=models.PROTECT, related_name="+")
-    key = models.CharField(max_length=120, unique=True)
-    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
-                              default=Status.OPEN, db_index=True)
-    order = models.ForeignKey(PaymentOrder, verbose_name=_("payment order"), null=True,
-                              blank=True, on_delete=models.PROTECT, related_name="anomalies")
-    payment = models.ForeignKey(Payment, verbose_name=_("payment"), null=True, blank=True,
-                                on_delete=models.PROTECT, related_name="anomalies")
-    notification = models.ForeignKey(GatewayNotification, verbose_name=_("notification"),
-                                     null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
-    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
-    transaction_id = models.CharField(_("transaction id"), max_length=64, blank=True)
-    amount_fen = models.BigIntegerField(_("amount (fen)"), default=0)
-    detail = models.CharField(_("detail"), max_length=255, blank=True)
-    created_at = models.DateTimeField(_("flagged"), default=timezone.now, db_index=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("resolved by"),
-                                    null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
-    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
-    resolution_note = models.CharField(_("resolution note"), max_length=255, blank=True)
-
-    class Meta:
-        verbose_name = _("payment anomaly")
-        verbose_name_plural = _("payment anomalies")
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.transaction_id or self.pk}"
-
-
-class OrderRefund(models.Model):
-    """An automatic refund of money the bills no longer needed (community setting
-    "refund"). Ledger: at recording, prepaid → refunds payable (the wallet cannot spend
-    it); when the gateway confirms, refunds payable → channel clearing."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", _("To be sent")
-        PROCESSING = "processing", _("Processing")
-        SUCCESS = "success", _("Refunded")
-        FAILED = "failed", _("Failed — needs staff")
-
-    community = models.ForeignKey("estate.Community", verbose_name=_("community"),
-                                  on_delete=models.PROTECT, related_name="+")
-    order = models.ForeignKey(PaymentOrder, verbose_name=_("payment order"),
-                              on_delete=models.PROTECT, related_name="refunds")
-    payment = models.OneToOneField(Payment, verbose_name=_("payment"),
-                                   on_delete=models.PROTECT, related_name="auto_refund")
-    out_refund_no = models.CharField(_("refund number"), max_length=64, unique=True)
-    amount_fen = models.BigIntegerField(_("amount (fen)"))
-    status = models.CharField(_("status"), max_length=12, choices=Status.choices,
-                              default=Status.PENDING)
-    refund_id = models.CharField(_("gateway refund id"), max_length=64, blank=True)
-    error = models.CharField(_("error"), max_length=255, blank=True)
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("automatic refund")
-        verbose_name_plural = _("automatic refunds")
-        constraints = [
-            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="order_refund_positive"),
-        ]
-
-    def __str__(self) -> str:
-        return self.out_refund_no
-
-
 class SandboxTrade(models.Model):
     """The sandbox gateway's own state (it is a gateway: this is "its" database)."""
 
@@ -555,32 +331,3 @@ class SandboxTrade(models.Model):
 
     def __str__(self) -> str:
         return self.out_trade_no
-
-
-class PaymentReversal(models.Model):
-    """A payment taken back whole, as a new linked record (never an edit or a delete):
-    its allocations no longer count as paid (``billing.selectors.with_balances``), the
-    money goes back where it came from — for a payment from the prepaid balance, the
-    wallet (a ``PrepaidMovement`` of kind ``unoffset``) — and the payment's ledger entry
-    is mirrored (``ledger.services.reverse_entry``, key ``business_key``).
-
-    Made when a bill run is reversed whose bills a prepaid auto-offset paid
-    (``payments.services.prepaid_offset_reverse``)."""
-
-    payment = models.OneToOneField(Payment, verbose_name=_("payment"), on_delete=models.PROTECT,
-                                   related_name="reversal")
-    community = models.ForeignKey("estate.Community", verbose_name=_("community"),
-                                  on_delete=models.PROTECT, related_name="+")
-    reason = models.CharField(_("reason"), max_length=200)
-    business_key = models.CharField(_("ledger entry"), max_length=120)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True,
-                           blank=True, on_delete=models.PROTECT, related_name="+")
-    at = models.DateTimeField(_("time"), auto_now_add=True)
-
-    class Meta:
-        verbose_name = _("payment reversal")
-        verbose_name_plural = _("payment reversals")
-        ordering = ["-id"]
-
-    def __str__(self) -> str:
-        return f"{self.payment} ↩"

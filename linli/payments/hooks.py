@@ -1,0 +1,41 @@
+"""Hooks through which apps above payments tell it what they did — payments never imports
+them (the layers: refunds may use payments, payments reaches refunds only here).
+
+``order_refunds_made_by``: a function ``(order) -> int`` giving the fen another app of
+Linli refunded through the channel on that payment order (the refunds app: payouts of
+owners' applications, sent, processing or done). ``trade_apply`` adds them to the
+payments app's own ``OrderRefund``s to tell Linli's refunds from refunds made outside
+Linli when a channel reports a trade refunded. Register once, in ``AppConfig.ready``::
+
+    from linli.payments.hooks import order_refunds_made_by
+
+    order_refunds_made_by.register(payout_fen_for_order)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+class Registry:
+    """An explicit list of functions another app registered; each is called in turn."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._functions: list[Callable] = []
+
+    def register(self, function: Callable) -> Callable:
+        if function not in self._functions:
+            self._functions.append(function)
+        return function
+
+    def unregister(self, function: Callable) -> None:
+        if function in self._functions:
+            self._functions.remove(function)
+
+    def total(self, *args, **kwargs) -> int:
+        """The sum of what every registered function answers (0 when none is)."""
+        return sum(int(function(*args, **kwargs)) for function in self._functions)
+
+
+order_refunds_made_by = Registry("order_refunds_made_by")

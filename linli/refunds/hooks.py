@@ -1,0 +1,31 @@
+"""What refunds tells the apps below it through their hooks (registered in apps.py):
+billing what was refunded of each bill, payments what Linli refunded on each order."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from django.db.models import Sum
+
+from linli.refunds.models import RefundApplication, RefundLine, RefundPayout
+
+
+def refunded_fen_by_bill(bill_ids: Collection[int] | None) -> dict[int, int]:
+    """Principal refunded (the money has gone) per bill; None = every refunded bill."""
+    lines = RefundLine.objects.filter(application__status=RefundApplication.Status.REFUNDED,
+                                      bill_id__isnull=False)
+    if bill_ids is not None:
+        lines = lines.filter(bill_id__in=list(bill_ids))
+    return dict(lines.values("bill_id").annotate(s=Sum("amount_fen")).order_by()
+                .values_list("bill_id", "s"))
+
+
+# Payouts sent to the channel that have taken, or may take, money back on the order.
+SENT_TO_CHANNEL = tuple({*RefundPayout.HOLDING, *RefundPayout.CHANNEL_PAID})
+
+
+def refunded_fen_for_order(order) -> int:
+    """What owners' refund applications sent back through the channel on ``order``: when
+    the channel reports the trade refunded, this much of it was Linli's own doing."""
+    return RefundPayout.objects.filter(order=order, status__in=SENT_TO_CHANNEL).aggregate(
+        s=Sum("amount_fen"))["s"] or 0
