@@ -179,7 +179,10 @@ def page_details(rows: list[dict], *, balance_rows: list[dict]
             f" FROM billing_billadjustment WHERE status = %s AND bill_id IN ({_in(ids)})"
             f" GROUP BY bill_id, kind",
             f"SELECT 'p', bill_id, NULL, NULL, NULL, SUM(principal_fen), SUM(late_fee_fen)"
-            f" FROM payments_paymentallocation WHERE bill_id IN ({_in(ids)}) GROUP BY bill_id",
+            f" FROM payments_paymentallocation a WHERE bill_id IN ({_in(ids)})"
+            # A payment taken back (a reversed run's prepaid offset) no longer pays.
+            f" AND NOT EXISTS (SELECT 1 FROM payments_paymentreversal r"
+            f" WHERE r.payment_id = a.payment_id) GROUP BY bill_id",
         ]
         params += [BillAdjustment.Status.APPROVED, *ids, *ids]
     for sql, ids in (
