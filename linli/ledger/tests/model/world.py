@@ -17,7 +17,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from linli import testing as t
-from linli.billing.models import Bill
+from linli.billing.models import Bill, BillingSettings
 from linli.billing.selectors import with_balances
 from linli.billing.services import config
 from linli.billing.services.bill_run import bill_run_commit
@@ -56,7 +56,7 @@ def check_ok() -> None:
 
 
 class World:
-    def __init__(self, *, units: int = 2, price: str = "100.00"):
+    def __init__(self, *, units: int = 2, price: str = "100.00", auto_offset: bool = False):
         self.company = t.make_company()
         self.community = t.make_community(self.company)
         self.fee_item = config.fee_item_create(acting_user=None, community=self.community,
@@ -67,15 +67,20 @@ class World:
                                  unit_price=Decimal(price))
         config.binding_create(acting_user=None, standard=standard, scope="community",
                               start_date=START)
+        # Every waiver waits for a second person (finance approves; the manager asks).
+        BillingSettings.objects.update_or_create(
+            community=self.community,
+            defaults={"auto_offset_prepaid": auto_offset, "approval_threshold_fen": 0})
         self.units = [t.make_unit(self.community, room=f"{i + 1:02d}01") for i in range(units)]
         for unit in self.units:
             t.make_occupancy(unit, t.make_person(self.community))
         self.cashier = t.make_staff(self.company, Role.CASHIER, [self.community])
         self.clerk = t.make_staff(self.company, Role.FINANCE, [self.community])
         self.manager = t.make_staff(self.company, Role.MANAGER, [self.community])
+        self.second_approver = t.make_staff(self.company, Role.FINANCE, [self.community])
         for user in (self.cashier, self.clerk, self.manager):
             grant(user, "refunds.add_refundapplication", "refunds.change_refundapplication",
-                  "refunds.view_refundapplication", "billing.approve_billadjustment")
+                  "refunds.view_refundapplication")
         self.payer = User.objects.create_superuser(key("payer"), "p@example.com", t.PASSWORD)
         self.policy = RefundPolicy.objects.create(community=self.community)
         self.account = sandbox_account(self.community)
