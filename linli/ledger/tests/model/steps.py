@@ -72,6 +72,20 @@ class Steps:
     def unit(self, index: int):
         return self.w.units[index % len(self.w.units)]
 
+    # --- what can be done now (the machine's preconditions) -------------------------------
+    def anything_owed(self) -> bool:
+        return any(b.owed > 0 for b in self.m.bills.values())
+
+    def anything_to_offset(self) -> bool:
+        return any(self.m.prepaid[b.unit] > 0 for b in self.m.bills.values() if b.owed > 0)
+
+    def has_app(self, status: str) -> bool:
+        return RefundApplication.objects.filter(
+            pk__in=[a.pk for a in self.apps if not a.done], status=status).exists()
+
+    def has_given_up(self) -> bool:
+        return RefundPayout.objects.filter(status=RefundPayout.Status.ABANDONED).exists()
+
     def _adjusted(self) -> None:
         self.m.adjusted = set(self.live_adjustments.values())
 
@@ -158,9 +172,14 @@ class Steps:
                     adjustment=adjustment, approve=True)
 
     # --- money in -------------------------------------------------------------------------
-    def counter_payment(self, unit: int, n: int, amount: int) -> None:
+    def _some_open_bills(self, unit: int, first: int, n: int) -> list:
+        bills = self.m.open_bills(unit)
+        start = first % len(bills) if bills else 0
+        return bills[start:start + n]
+
+    def counter_payment(self, unit: int, first: int, n: int, amount: int) -> None:
         unit = self.unit(unit)
-        bills = self.m.open_bills(unit.pk)[:n]
+        bills = self._some_open_bills(unit.pk, first, n)
         payment = self.w.pay_counter(unit, bills, amount)
         self.m.pay(unit.pk, [b.pk for b in bills], amount)
         self.payments.append((payment.pk, Channel.CASH, unit.pk))
@@ -176,9 +195,9 @@ class Steps:
         self.m.pay(unit.pk, [], amount)
         self.payments.append((payment.pk, Channel.CASH, unit.pk))
 
-    def order_create(self, unit: int, n: int) -> None:
+    def order_create(self, unit: int, first: int, n: int) -> None:
         unit = self.unit(unit)
-        bills = self.m.open_bills(unit.pk)[:n]
+        bills = self._some_open_bills(unit.pk, first, n)
         if not bills:
             return
         order = self.w.order(unit, bills)
@@ -242,6 +261,14 @@ class Steps:
         self.payments.append((payment.pk, Channel.PREPAID, unit.pk))
 
     # --- money back -----------------------------------------------------------------------
+    def refund_at_once(self, which: int, part: int, outcome: str) -> None:
+        """Applied for, approved and paid out one after the other."""
+        count = len(self.apps)
+        self.refund_apply(which, part)
+        if len(self.apps) > count and not self.apps[-1].done:
+            self.refund_approve(-1)
+            self.refund_pay(-1, outcome)
+
     def refund_apply(self, which: int, part: int) -> None:
         if not self.payments:
             return
@@ -266,8 +293,8 @@ class Steps:
                            prepaid_fen=fen)
         self.apps.append(MApplication(app.pk, unit, payment_pk, channel, fen, bill=None))
         if not self.on["ENABLE_SPENT_PREPAID_REFUNDS"]:  # all at once, while it is there
-            self.refund_approve(len(self.apps) - 1)
-            self.refund_pay(len(self.apps) - 1, "success")
+            self.refund_approve(-1)
+            self.refund_pay(-1, "success")
 
     def _app(self, which: int, status: str) -> tuple[MApplication, RefundApplication] | None:
         apps = [a for a in self.apps if not a.done]
@@ -276,7 +303,9 @@ class Steps:
         apps = [a for a in apps if a.pk in found]
         if not apps:
             return None
-        ma = apps[which % len(apps)]
+        ma = apps[which % len(apps)] if which >= 0 else apps[-1]
+        if which < 0 and ma is not self.apps[-1]:
+            return None
         return ma, found[ma.pk]
 
     def refund_approve(self, which: int) -> None:

@@ -15,17 +15,25 @@ the machine never takes that path, so it passes before and after the merge.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Verbosity, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from linli.billing.models import Bill
 from linli.billing.selectors import owed_by_unit
 from linli.payments.models import PaymentAnomaly, PaymentOrder, SandboxTrade
-from linli.refunds.models import RefundPayout
+from linli.refunds.models import RefundApplication, RefundPayout
 
 from . import steps
 from .reference import Model
@@ -58,9 +66,15 @@ ENABLE_OUTSIDE_REFUND_RECORDED = False
 # money is checked (no new bill, no new charge).
 ENABLE_RERUN_RECORDS_NOTHING = False
 
+# To try a switch without editing: LINLI_MODEL_SWITCHES=ENABLE_X,ENABLE_Y pytest …
+for _name in filter(None, os.environ.get("LINLI_MODEL_SWITCHES", "").split(",")):
+    assert _name.startswith("ENABLE_") and _name in globals(), _name
+    globals()[_name] = True
+
+A = RefundApplication.Status
 PERIODS = 4  # this month and the next three
-EXAMPLES = 10
-STEPS = 50
+EXAMPLES = int(os.environ.get("LINLI_MODEL_EXAMPLES") or 10)
+STEPS = int(os.environ.get("LINLI_MODEL_STEPS") or 50)
 
 
 class MoneyMachine(RuleBasedStateMachine):
@@ -83,6 +97,9 @@ class MoneyMachine(RuleBasedStateMachine):
         return {name: value for name, value in globals().items() if name.startswith("ENABLE_")}
 
     def teardown(self):
+        if os.environ.get("LINLI_MODEL_VERBOSE"):
+            print("example:", len(self.m.bills), "bills,", len(self.s.orders), "orders,",
+                  len(self.s.payments), "payments,", len(self.s.apps), "refunds")
         self._watching.__exit__(None, None, None)
         transaction.set_rollback(True)
         self._atomic.__exit__(None, None, None)
@@ -99,64 +116,80 @@ class MoneyMachine(RuleBasedStateMachine):
     def bill_run(self, period):
         self.s.bill_run(self.period(period))
 
+    @precondition(lambda self: bool(self.m.runs))
     @rule(period=st.integers(0, PERIODS - 1))
     def reverse_run(self, period):
         self.s.reverse_run(self.period(period))
 
+    @precondition(lambda self: self.s.anything_owed())
     @rule(unit=st.integers(0, 9), which=st.integers(0, 9), quarters=st.integers(1, 4))
     def waiver_request(self, unit, which, quarters):
         self.s.waiver_request(unit, which, quarters)
 
+    @precondition(lambda self: bool(self.m.pending_waivers))
     @rule(which=st.integers(0, 9), approve=st.booleans())
     def waiver_decide(self, which, approve):
         self.s.waiver_decide(which, approve)
 
     # --- money in -----------------------------------------------------------------------
-    @rule(unit=st.integers(0, 9), bills=st.integers(0, 2),
+    @rule(unit=st.integers(0, 9), first=st.integers(0, 9), bills=st.integers(0, 2),
           amount=st.sampled_from([3000, 10000, 25000]))
-    def counter_payment(self, unit, bills, amount):
-        self.s.counter_payment(unit, bills, amount)
+    def counter_payment(self, unit, first, bills, amount):
+        self.s.counter_payment(unit, first, bills, amount)
 
     @rule(unit=st.integers(0, 9), amount=st.sampled_from([5000, 12000]), online=st.booleans())
     def topup(self, unit, amount, online):
         self.s.topup(unit, amount, online)
 
-    @rule(unit=st.integers(0, 9), bills=st.integers(1, 2))
-    def order_create(self, unit, bills):
-        self.s.order_create(unit, bills)
+    @precondition(lambda self: self.s.anything_owed())
+    @rule(unit=st.integers(0, 9), first=st.integers(0, 9), bills=st.integers(1, 2))
+    def order_create(self, unit, first, bills):
+        self.s.order_create(unit, first, bills)
 
+    @precondition(lambda self: bool(self.s.orders))
     @rule(which=st.integers(0, 9),
           how=st.sampled_from(["paid", "paid", "duplicate", "late", "second", "mismatch",
                                "refunded_at_channel"]))
     def notification(self, which, how):
         self.s.notification(which, how)
 
+    @precondition(lambda self: self.s.anything_to_offset())
     @rule(unit=st.integers(0, 9))
     def prepaid_offset(self, unit):
         self.s.prepaid_offset(unit)
 
     # --- money back ---------------------------------------------------------------------
+    @precondition(lambda self: bool(self.s.payments))
     @rule(which=st.integers(0, 19), part=st.integers(1, 3))
     def refund_apply(self, which, part):
         self.s.refund_apply(which, part)
 
+    @precondition(lambda self: bool(self.s.payments))
+    @rule(which=st.integers(0, 19), part=st.integers(1, 3),
+          outcome=st.sampled_from(["success", "closed", "abnormal"]))
+    def refund_at_once(self, which, part, outcome):
+        self.s.refund_at_once(which, part, outcome)
+
+    @precondition(lambda self: self.s.has_app(A.SUBMITTED))
     @rule(which=st.integers(0, 9))
     def refund_approve(self, which):
         self.s.refund_approve(which)
 
+    @precondition(lambda self: self.s.has_app(A.APPROVED))
     @rule(which=st.integers(0, 9), outcome=st.sampled_from(["success", "success", "closed",
                                                              "abnormal"]))
     def refund_pay(self, which, outcome):
         self.s.refund_pay(which, outcome)
 
+    @precondition(lambda self: self.s.has_app(A.ATTENTION))
     @rule(which=st.integers(0, 9), another_way=st.booleans())
     def refund_retry(self, which, another_way):
         self.s.refund_retry(which, another_way)
 
+    @precondition(lambda self: ENABLE_LATE_CHANNEL_SUCCESS and self.s.has_given_up())
     @rule(which=st.integers(0, 9))
     def late_channel_success(self, which):
-        if ENABLE_LATE_CHANNEL_SUCCESS:
-            self.s.late_channel_success(which)
+        self.s.late_channel_success(which)
 
     # --- after every step -----------------------------------------------------------------
     def _watch(self, execute, sql, params, many, context):
@@ -210,7 +243,8 @@ def test_money_after_it_arrives_follows_the_model(world):
     MoneyMachine.world = world
     MoneyMachine.TestCase.settings = settings(
         max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, derandomize=True,
-        database=None, suppress_health_check=list(HealthCheck), print_blob=False)
+        database=None, suppress_health_check=list(HealthCheck), print_blob=False,
+        verbosity=Verbosity.verbose if os.environ.get("LINLI_MODEL_VERBOSE") else Verbosity.normal)
     try:
         MoneyMachine.TestCase().runTest()
     finally:
