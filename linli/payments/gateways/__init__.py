@@ -3,6 +3,10 @@
 ``gateway_for(config)`` returns the adapter for a merchant configuration. Each channel
 lives in its own package: ``wechat`` (wechatpayv3), ``alipay`` (python-alipay-sdk),
 ``sandbox`` (the demo's not-real-money channel, same notification path).
+
+Every trade state a channel can report is mapped to ``TradeState`` by one table per
+channel (``wechat/states.py``, ``alipay/states.py``, on ``statetable.py``);
+``docs/channel-states.md`` is rendered from them (``channel_states.py``).
 """
 
 from __future__ import annotations

@@ -96,6 +96,10 @@ class TradeStatus:
     paid_at: dt.datetime | None = None
     refunded_fen: int = 0             # refunded at the channel so far, when it says
     raw: dict = field(default_factory=dict)
+    # The channel's own word for the state (WeChat trade_state, Alipay trade_status),
+    # e.g. "REFUND", "TRADE_CLOSED": for logs, anomaly details and staff; "" when the
+    # gateway named none (an order it does not know).
+    channel_state: str = ""
 
 
 @dataclass(frozen=True)
@@ -174,8 +178,9 @@ class Gateway(Protocol):
     def query(self, out_trade_no: str) -> TradeStatus: ...
 
     def close(self, out_trade_no: str) -> TradeStatus:
-        """Close an unpaid trade. Returns CLOSED, or PAID (with the transaction) when
-        the gateway answers that it was paid meanwhile — that is a payment."""
+        """Close an unpaid trade. Returns CLOSED, or — when the gateway answers that it
+        was paid meanwhile — what a query says: PAID (a payment) or REFUNDED (paid, then
+        refunded at the channel)."""
         ...
 
     def refund(self, request: RefundRequest) -> RefundStatus: ...

@@ -19,18 +19,20 @@ What the library does not do and we add:
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import datetime as dt
 import http.client
 import json
 import re
 import urllib.error
-from decimal import Decimal
 from urllib.parse import parse_qsl
 
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
 from alipay.utils import AliPayConfig
 
+from linli.payments.gateways.alipay.amounts import fen_to_yuan, yuan_to_fen
+from linli.payments.gateways.alipay.states import TABLE
 from linli.payments.gateways.base import (
     Ack,
     CreateRequest,
@@ -46,6 +48,9 @@ from linli.payments.gateways.base import (
     TradeState,
     TradeStatus,
 )
+from linli.payments.gateways.statetable import trade_status
+
+__all__ = ["AlipayGateway", "fen_to_yuan", "yuan_to_fen"]
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -55,29 +60,13 @@ REQUEST_TIMEOUT = 10  # seconds, per HTTP request (urllib)
 NOTIFY_MAX_AGE = dt.timedelta(hours=48)
 NOTIFY_MAX_AHEAD = dt.timedelta(minutes=10)
 MAX_FEN = 100_000_000 * 100
-_YUAN_RE = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?$")
 
 PRODUCT_CODES = {
     PayMode.PRECREATE: "FACE_TO_FACE_PAYMENT",
     PayMode.PAGE: "FAST_INSTANT_TRADE_PAY",
     PayMode.WAP: "QUICK_WAP_WAY",
 }
-PAID_STATUSES = ("TRADE_SUCCESS", "TRADE_FINISHED")
 RETRYABLE_SUB_CODES = {"ACQ.SYSTEM_ERROR", "isp.unknown-error", "aop.ACQ.SYSTEM_ERROR"}
-
-
-def fen_to_yuan(amount_fen: int) -> str:
-    """12345 → "123.45" (exact, Decimal)."""
-    if type(amount_fen) is not int:
-        raise TypeError("amount_fen must be an int")
-    return str((Decimal(amount_fen) / 100).quantize(Decimal("0.01")))
-
-
-def yuan_to_fen(text: object) -> int:
-    """ "123.45" → 12345; ValueError for anything that is not a plain yuan string."""
-    if not isinstance(text, str) or not _YUAN_RE.match(text):
-        raise ValueError(f"not a yuan amount: {text!r}")
-    return int(Decimal(text) * 100)
 
 
 def _beijing_time(value: object) -> dt.datetime | None:
@@ -234,34 +223,29 @@ class AlipayGateway:
         return CreateResult(mode=request.mode, redirect_url=f"{self.gateway_url}?{signed}")
 
     def _trade_status(self, data: dict, out_trade_no: str) -> TradeStatus:
+        """A query answer or a notification in our words, by the state table
+        (``alipay/states.py``); GatewayError for an unreadable amount."""
         self._check_order(data, out_trade_no)
-        status = data.get("trade_status", "")
-        paid_at = _beijing_time(data.get("send_pay_date") or data.get("gmt_payment"))
-        if status in PAID_STATUSES:
-            state = TradeState.PAID
-        elif status == "TRADE_CLOSED":
-            # Closed unpaid, or closed by a full refund: the latter was paid.
-            state = TradeState.PAID if paid_at or data.get("refund_fee") else TradeState.CLOSED
-        elif status == "WAIT_BUYER_PAY":
-            state = TradeState.NOTPAY
-        else:
-            state = TradeState.UNKNOWN
-        amount_fen = None
-        if state == TradeState.PAID:
-            try:
-                amount_fen = yuan_to_fen(data.get("total_amount"))
-            except ValueError:
-                raise GatewayError("BAD_RESPONSE", "unreadable total_amount") from None
-        return TradeStatus(out_trade_no=out_trade_no, state=state,
-                           transaction_id=str(data.get("trade_no") or ""),
-                           amount_fen=amount_fen,
-                           paid_at=paid_at if state == TradeState.PAID else None, raw=data)
+        word = data.get("trade_status", "")
+        word = word if isinstance(word, str) else ""
+        try:
+            row = TABLE.classify(word, data)
+            amount_fen = yuan_to_fen(data.get("total_amount")) if row.state in (
+                TradeState.PAID, TradeState.REFUNDED) else None
+            return trade_status(
+                row, data, out_trade_no=out_trade_no, channel_state=word,
+                transaction_id=str(data.get("trade_no") or ""), amount_fen=amount_fen,
+                paid_at=_beijing_time(data.get("send_pay_date") or data.get("gmt_payment")),
+                raw=data)
+        except ValueError:
+            raise GatewayError("BAD_RESPONSE", "unreadable total_amount or refund_fee") from None
 
     def query(self, out_trade_no: str) -> TradeStatus:
         data = self._call(self._client.api_alipay_trade_query, out_trade_no=out_trade_no)
         if data.get("code") == "40004" and data.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
             # A precreate nobody scanned yet, a page/wap nobody logged in to: unpaid.
-            return TradeStatus(out_trade_no=out_trade_no, state=TradeState.NOTPAY, raw=data)
+            return TradeStatus(out_trade_no=out_trade_no, raw=data,
+                               state=TABLE.row("TRADE_NOT_EXIST").state)
         if data.get("code") != "10000":
             raise self._failure(data)
         return self._trade_status(data, out_trade_no)
@@ -279,7 +263,7 @@ class AlipayGateway:
         if data.get("code") == "40004":
             # Typically ACQ.TRADE_STATUS_ERROR: paid meanwhile, or already closed.
             status = self.query(out_trade_no)
-            if status.state in (TradeState.PAID, TradeState.CLOSED):
+            if status.state in (TradeState.PAID, TradeState.REFUNDED, TradeState.CLOSED):
                 return status
         raise self._failure(data)
 
@@ -374,16 +358,11 @@ class AlipayGateway:
             trade = self._trade_status(params, out_trade_no)
         except GatewayError:
             raise NotificationRejected("malformed_body") from None
-        if trade.amount_fen is None:
-            try:
-                amount_fen = yuan_to_fen(params.get("total_amount"))
-            except ValueError:
-                raise NotificationRejected("malformed_body") from None
-        else:
-            amount_fen = trade.amount_fen
-        trade = TradeStatus(out_trade_no=out_trade_no, state=trade.state,
-                            transaction_id=trade.transaction_id, amount_fen=amount_fen,
-                            paid_at=trade.paid_at, raw=raw)
+        try:
+            yuan_to_fen(params.get("total_amount"))  # readable whatever the state
+        except ValueError:
+            raise NotificationRejected("malformed_body") from None
+        trade = dataclasses.replace(trade, raw=raw)
         return Notification(kind="payment", dedupe_key=notify_id, app_id=params["app_id"],
                             merchant_id=params.get("seller_id", ""), out_trade_no=out_trade_no,
                             trade=trade, raw=raw)

@@ -259,7 +259,8 @@ def test_wap_close_after_login_is_notified_as_closed(gw, alipay_sim, sink):
     note = gw.parse_notification(*notification(sink, no), now=now())
     assert note.raw["trade_status"] == "TRADE_CLOSED" and "refund_fee_fen" not in note.raw
     assert note.trade.state == TradeState.CLOSED and note.trade.paid_at is None
-    assert note.trade.amount_fen == 1500
+    # No money moved: no amount in our words (the order's total stays in raw).
+    assert note.trade.amount_fen is None and note.raw["total_amount"] == "15.00"
 
 
 # ------------------------------------------------------------ refunds
@@ -292,10 +293,13 @@ def test_refunds(gw, alipay_sim, sink):
     gw.refund(RefundRequest(no, "RF3", 7000, 10000))
     full = gw.parse_notification(*notification(sink, no, 2), now=now())
     assert full.raw["trade_status"] == "TRADE_CLOSED" and full.raw["refund_fee_fen"] == 10000
-    # Closed by a full refund is not "closed unpaid": the money was received.
-    assert full.trade.state == TradeState.PAID
+    # Closed by a full refund is neither "closed unpaid" nor a clean payment: the money
+    # was received and went back.
+    assert full.trade.state == TradeState.REFUNDED and full.trade.refunded_fen == 10000
+    assert partial.trade.refunded_fen == 3000
     after = gw.query(no)
-    assert after.raw["trade_status"] == "TRADE_CLOSED" and after.state == TradeState.PAID
+    assert after.raw["trade_status"] == "TRADE_CLOSED" and after.state == TradeState.REFUNDED
+    assert (after.amount_fen, after.refunded_fen) == (10000, 10000)
 
 
 def test_refund_system_error_after_accept_is_retryable(gw, alipay_sim):

@@ -170,7 +170,9 @@ def test_refunds_partial_repeated_idempotent_and_limited(gw, wechat_sim, sink):
     second = gw.refund(RefundRequest(no, "S" + no, 700, 1000))
     assert second.state == RefundState.PROCESSING and second.refund_id != first.refund_id
     assert gw.query(no).raw["trade_state"] == "REFUND"
-    assert gw.query(no).state == TradeState.PAID
+    refunded = gw.query(no)  # money received, then (some of it) refunded at the channel
+    assert refunded.state == TradeState.REFUNDED and refunded.channel_state == "REFUND"
+    assert (refunded.amount_fen, refunded.refunded_fen) == (1000, 0)  # how much: not told
     with pytest.raises(GatewayError):
         gw.refund(RefundRequest(no, "T" + no, 1, 1000))  # nothing left
 

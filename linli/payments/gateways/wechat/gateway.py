@@ -40,6 +40,8 @@ from linli.payments.gateways.base import (
     TradeState,
     TradeStatus,
 )
+from linli.payments.gateways.statetable import trade_status
+from linli.payments.gateways.wechat.states import TABLE
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 TIMESTAMP_WINDOW = dt.timedelta(minutes=5)
@@ -47,16 +49,6 @@ CST = dt.timezone(dt.timedelta(hours=8))
 DEFAULT_TIMEOUT = (3.05, 10)  # (connect, read) seconds
 RETRYABLE_CODES = {"SYSTEM_ERROR", "FREQUENCY_LIMITED", "SYSTEMERROR", "BANKERROR"}
 
-TRADE_STATES = {
-    "SUCCESS": TradeState.PAID,
-    "REFUND": TradeState.PAID,
-    "NOTPAY": TradeState.NOTPAY,
-    "USERPAYING": TradeState.NOTPAY,
-    "ACCEPT": TradeState.NOTPAY,
-    "PAYERROR": TradeState.NOTPAY,
-    "CLOSED": TradeState.CLOSED,
-    "REVOKED": TradeState.CLOSED,
-}
 REFUND_STATES = {
     "SUCCESS": RefundState.SUCCESS,
     "PROCESSING": RefundState.PROCESSING,
@@ -219,31 +211,33 @@ class WeChatPayGateway:
         return params
 
     def _trade_status(self, data: dict, out_trade_no: str) -> TradeStatus:
+        """The transaction object (query answer or notification resource) in our words,
+        by the state table (``wechat/states.py``)."""
         if data.get("mchid") != self.config.merchant_id or (
                 data.get("out_trade_no") != out_trade_no):
             raise GatewayError("BAD_RESPONSE", "the response is about another merchant or order")
-        state = TRADE_STATES.get(data.get("trade_state", ""), TradeState.UNKNOWN)
-        amount = data.get("amount") or {}
-        total = amount.get("total")
-        return TradeStatus(
-            out_trade_no=out_trade_no,
-            state=state,
+        word = data.get("trade_state", "")
+        word = word if isinstance(word, str) else ""
+        row = TABLE.classify(word, data)
+        total = (data.get("amount") or {}).get("total")
+        return trade_status(
+            row, data, out_trade_no=out_trade_no, channel_state=word,
             transaction_id=data.get("transaction_id", "") or "",
-            amount_fen=total if state == TradeState.PAID and type(total) is int else None,
-            paid_at=_parse_time(data.get("success_time")) if state == TradeState.PAID else None,
-            raw=data,
-        )
+            amount_fen=total if type(total) is int else None,
+            paid_at=_parse_time(data.get("success_time")), raw=data)
 
     def query(self, out_trade_no: str) -> TradeStatus:
         """An order the gateway does not know (e.g. its create timed out before it
         arrived) is NOTPAY, as ``TradeState`` defines it."""
         status, data = self._call(self._wx.query, out_trade_no=out_trade_no, allow=(404,))
         if status == 404:
-            return self._not_found(out_trade_no, data, TradeState.NOTPAY)
+            return self._not_found(out_trade_no, data, TABLE.row("ORDER_NOT_EXIST").state)
         return self._trade_status(data, out_trade_no)
 
     @staticmethod
     def _not_found(out_trade_no: str, data: dict, state: TradeState) -> TradeStatus:
+        """An order the gateway never received: the table's ORDER_NOT_EXIST row for a
+        query (NOTPAY); CLOSED for a close."""
         if data.get("code") not in ("ORDER_NOT_EXIST", "ORDERNOTEXIST", "RESOURCE_NOT_EXISTS"):
             raise GatewayError(str(data.get("code") or "HTTP_404"), str(data.get("message", "")))
         return TradeStatus(out_trade_no=out_trade_no, state=state, raw=data)
@@ -304,8 +298,9 @@ class WeChatPayGateway:
 
     # ------------------------------------------------------------ notifications
 
-    def parse_notification(self, headers: dict[str, str], body: bytes, *,
-                           now: dt.datetime) -> Notification:
+    def _verified_body(self, headers: dict[str, str], body: bytes, *,
+                       now: dt.datetime) -> str:
+        """The notification body as text, once its headers and signature verify."""
         h = {k.lower(): v for k, v in headers.items()}
         signature = h.get("wechatpay-signature", "")
         timestamp = h.get("wechatpay-timestamp", "")
@@ -332,6 +327,11 @@ class WeChatPayGateway:
         # same bytes).
         if not rsa_verify(timestamp, nonce, text, signature, self._platform_key):
             raise NotificationRejected("bad_signature")
+        return text
+
+    def parse_notification(self, headers: dict[str, str], body: bytes, *,
+                           now: dt.datetime) -> Notification:
+        text = self._verified_body(headers, body, now=now)
         try:
             envelope = json.loads(text)
             resource = envelope["resource"]
