@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from itertools import groupby
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from linli.core.invariants import invariant
 from linli.estate.models import Unit
+from linli.ledger.append_only import guarded_tables, installed_triggers
 from linli.ledger.chart import CHART
 from linli.ledger.models import JournalEntry, JournalLine, lines_digest
 
@@ -134,3 +136,21 @@ def trial_balance_zero() -> tuple[int, list[str]]:
         if r["debit_fen"] != r["credit_fen"]
     ]
     return len(rows), violations
+
+
+@invariant("ledger.append_only_triggers",
+           "the database itself refuses UPDATE and DELETE of every append-only table "
+           "(journal entries and lines, receipts, refund vouchers)")
+def append_only_triggers() -> tuple[int, list[str]]:
+    """A table rebuilt by a migration (SQLite copies, drops and renames) loses its
+    triggers silently; this says so."""
+    if connection.vendor not in ("postgresql", "sqlite"):
+        return 0, []
+    installed = installed_triggers()
+    tables = guarded_tables()
+    violations = [
+        f"table {table}: the database does not refuse {' or '.join(sorted(missing))}"
+        for table in tables
+        if (missing := {"UPDATE", "DELETE"} - installed.get(table, set()))
+    ]
+    return len(tables), violations

@@ -13,6 +13,7 @@ from django.db import connection
 from linli.core import invariants
 from linli.core.tasks import run_invariants_and_log
 from linli.ledger import chart
+from linli.ledger.append_only import append_only_unlocked
 from linli.ledger.services import Line, post_entry
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,8 @@ def status_of(output: str, check: str) -> tuple[str, int]:
 
 
 def sql(statement: str, params) -> None:
-    with connection.cursor() as cursor:
+    """Raw SQL past the append-only triggers (SQLite's switch: corrupting on purpose)."""
+    with append_only_unlocked(), connection.cursor() as cursor:
         cursor.execute(statement, params)
 
 

@@ -7,6 +7,7 @@ from django.db import connection
 
 from linli.ledger import chart
 from linli.ledger import invariants as inv
+from linli.ledger.append_only import append_only_unlocked
 from linli.ledger.services import Line
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +41,7 @@ def test_digest_check_streams_in_chunks_and_sees_every_entry(
 def test_digest_check_finds_an_altered_entry_in_any_chunk(five_entries, monkeypatch, victim):
     monkeypatch.setattr(inv, "_CHUNK", 2)
     entry = five_entries[victim]
-    with connection.cursor() as cursor:
+    with append_only_unlocked(), connection.cursor() as cursor:
         cursor.execute(
             "UPDATE ledger_journalline SET fee_item_ref = 12 WHERE entry_id = %s", [entry.pk]
         )
@@ -54,7 +55,7 @@ def test_many_broken_entries_are_reported_with_a_count_not_one_by_one(
     five_entries, monkeypatch
 ):
     monkeypatch.setattr(inv, "MAX_REPORTED", 2)
-    with connection.cursor() as cursor:
+    with append_only_unlocked(), connection.cursor() as cursor:
         cursor.execute("UPDATE ledger_journalline SET fee_item_ref = 12")
     checked, violations = inv.digests_match()
     assert checked == 5

@@ -1,0 +1,130 @@
+"""The reference model of the state-machine test: what each unit's bills were charged,
+paid, waived and refunded, and its prepaid balance — plain Python, no database.
+
+It knows only the rules a person would state: money pays a unit's bills earliest due
+first, principal only (these bills carry no late fee), and what the chosen bills do not
+need becomes prepaid balance; a waiver lowers what a bill owes; a refund gives money back
+without re-opening the bill (it reverses the money and the charge together); a cancelled
+bill owes nothing; a bill that still owes something can be paid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class MBill:
+    pk: int
+    unit: int
+    due: tuple            # (due date, pk): the order money settles bills in
+    charged: int
+    run: int | None = None
+    paid: int = 0
+    waived: int = 0
+    refunded: int = 0
+    auto_offset: int = 0  # paid by the run's own prepaid offset
+    cancelled: bool = False
+
+    @property
+    def owed(self) -> int:
+        return 0 if self.cancelled else self.charged - self.paid - self.waived
+
+
+@dataclass
+class MApplication:
+    pk: int
+    unit: int
+    payment: int
+    channel: str          # the payment's channel: where the money goes back
+    amount: int
+    bill: int | None      # a bill line refund; None: prepaid money
+    reserved: bool = False  # a prepaid refund's money left the balance (set aside)
+    done: bool = False
+
+
+@dataclass
+class Model:
+    units: list[int]
+    bills: dict[int, MBill] = field(default_factory=dict)
+    prepaid: dict[int, int] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)        # period → committed run
+    pending_waivers: dict[int, tuple[int, int]] = field(default_factory=dict)  # adj → bill, fen
+    adjusted: set[int] = field(default_factory=set)           # bills with a live adjustment
+
+    def __post_init__(self):
+        self.prepaid = {u: 0 for u in self.units}
+
+    # --- reading ----------------------------------------------------------------------
+    def owed(self, unit: int) -> int:
+        return sum(b.owed for b in self.bills.values() if b.unit == unit)
+
+    def open_bills(self, unit: int) -> list[MBill]:
+        return sorted((b for b in self.bills.values() if b.unit == unit and b.owed > 0),
+                      key=lambda b: b.due)
+
+    def run_bills(self, run: int) -> list[MBill]:
+        return [b for b in self.bills.values() if b.run == run]
+
+    # --- money in ---------------------------------------------------------------------
+    def pay(self, unit: int, bill_ids, amount: int, *, from_prepaid: bool = False,
+            auto_offset: bool = False) -> int:
+        """``amount`` settles ``bill_ids`` earliest due first; the rest is prepaid balance.
+        Returns what the bills took."""
+        if from_prepaid:
+            assert self.prepaid[unit] >= amount
+            self.prepaid[unit] -= amount
+        remaining = amount
+        for bill in sorted((self.bills[pk] for pk in bill_ids), key=lambda b: b.due):
+            principal = min(remaining, max(bill.owed, 0))
+            bill.paid += principal
+            if auto_offset:
+                bill.auto_offset += principal
+            remaining -= principal
+        self.prepaid[unit] += remaining
+        return amount - remaining
+
+    def offset_amount(self, unit: int, bill_ids) -> int:
+        """What paying ``bill_ids`` from the prepaid balance takes."""
+        return min(self.prepaid[unit], sum(max(self.bills[pk].owed, 0) for pk in bill_ids))
+
+    # --- runs -------------------------------------------------------------------------
+    def reversal_blocked(self, run: int, *, offsets_unwind: bool) -> bool:
+        """A run is reversed while its bills are unpaid and unadjusted (its own prepaid
+        offset does not count once reversals unwind it)."""
+        for bill in self.run_bills(run):
+            paid = bill.paid - (bill.auto_offset if offsets_unwind else 0)
+            if paid > 0 or bill.pk in self.adjusted:
+                return True
+        return False
+
+    def reverse(self, period: str) -> None:
+        run = self.runs.pop(period)
+        for bill in self.run_bills(run):
+            self.prepaid[bill.unit] += bill.auto_offset
+            bill.paid -= bill.auto_offset
+            bill.auto_offset = 0
+            bill.cancelled = True
+
+    # --- waivers ----------------------------------------------------------------------
+    def waive(self, adjustment: int) -> None:
+        bill, fen = self.pending_waivers.pop(adjustment)
+        self.bills[bill].waived += fen
+
+    # --- money back -------------------------------------------------------------------
+    def reserve(self, app: MApplication) -> None:
+        """A prepaid refund's money leaves the balance when its first payout starts."""
+        if app.bill is None and not app.reserved:
+            assert self.prepaid[app.unit] >= app.amount
+            self.prepaid[app.unit] -= app.amount
+            app.reserved = True
+
+    def refunded(self, app: MApplication) -> None:
+        """The money went back. A bill line's refund leaves what the bill owes alone; a
+        payment from the prepaid balance goes back to the balance."""
+        self.reserve(app)
+        if app.bill is not None:
+            self.bills[app.bill].refunded += app.amount
+        if app.channel == "prepaid":
+            self.prepaid[app.unit] += app.amount
+        app.done = True
