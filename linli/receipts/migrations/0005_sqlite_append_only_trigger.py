@@ -33,7 +33,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("receipts", "0003_backfill_receipts"),
-        ("ledger", "0008_sqlite_append_only_triggers"),
+        ("receipts", "0004_channel_choices_include_suspense"),
+        ("ledger", "0009_sqlite_append_only_triggers"),
     ]
     operations = [migrations.RunPython(forwards, backwards)]

@@ -37,5 +37,5 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("ledger", "0007_suspense_is_a_liability")]
+    dependencies = [("ledger", "0008_chart_other_receivables_income_losses")]
     operations = [migrations.RunPython(forwards, backwards)]

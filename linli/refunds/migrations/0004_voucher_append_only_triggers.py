@@ -41,7 +41,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("refunds", "0001_initial"),
-        ("ledger", "0008_sqlite_append_only_triggers"),
+        ("refunds", "0003_channel_choices_include_suspense"),
+        ("ledger", "0009_sqlite_append_only_triggers"),
     ]
     operations = [migrations.RunPython(forwards, backwards)]
