@@ -90,10 +90,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "linli.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "linli.core.middleware.LanguageMiddleware",
+    "linli.core.middleware.RejectNulMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -217,16 +219,41 @@ if _env_flag("LINLI_HTTPS"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- logging ------------------------------------------------------------------
+# To stderr: every server error (django.request) with its traceback, every record with
+# the request id (core.logs); LINLI_LOG_JSON=1 writes JSON lines instead of text.
+LINLI_LOG_JSON = _env_flag("LINLI_LOG_JSON")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {"()": "linli.core.logs.RequestIdFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {"()": "linli.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "json" if LINLI_LOG_JSON else "plain",
+            "filters": ["request_id"],
+        },
+    },
     "loggers": {
         "linli": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         "huey": {"handlers": ["console"], "level": "WARNING"},
     },
 }
+# An error tracker, only when configured: pip install "linli[sentry]" and set SENTRY_DSN.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False,
+                    environment=os.environ.get("SENTRY_ENVIRONMENT") or None)
 
 # --- console (django-unfold) --------------------------------------------------
 from linli.console.navigation import UNFOLD  # noqa: E402,F401

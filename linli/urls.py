@@ -23,3 +23,5 @@ urlpatterns = [
     path("m/", include("linli.portal.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]
+
+handler500 = "linli.core.views.server_error"
