@@ -7,6 +7,7 @@ LINLI_SECRET_KEY, LINLI_FIELD_KEY  generated into LINLI_HOME when unset
 LINLI_DEBUG  "1" for development
 """
 
+import datetime as dt
 import os
 import secrets
 import sys
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
+    "axes",
     "linli.estate",
     "linli.staff",
     "linli.ledger",
@@ -102,6 +104,9 @@ MIDDLEWARE = [
     "linli.owners.middleware.OwnerSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "linli.staff.signin.StaffIdleTimeoutMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "linli.urls"
@@ -172,6 +177,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # django-axes' lockout check first (linli/staff/signin.py), then the passwords.
+    "linli.staff.signin.SignInThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Staff sign-in throttling (django-axes): this many wrong passwords lock the user name,
+# and separately the IP address, for LINLI_SIGNIN_LOCK_MINUTES; during the lock the
+# right password is refused too. Each lock is written to the audit log.
+LINLI_SIGNIN_FAILURES = int(os.environ.get("LINLI_SIGNIN_FAILURES") or 20)
+LINLI_SIGNIN_LOCK_MINUTES = int(os.environ.get("LINLI_SIGNIN_LOCK_MINUTES") or 15)
+AXES_FAILURE_LIMIT = LINLI_SIGNIN_FAILURES
+AXES_COOLOFF_TIME = dt.timedelta(minutes=LINLI_SIGNIN_LOCK_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "linli.core.http.client_ip"
+AXES_LOCKOUT_CALLABLE = "linli.staff.signin.lockout_response"
+AXES_VERBOSE = False
+# A staff session ends after this many minutes without a request (owners' sessions keep
+# their own lifetime).
+LINLI_STAFF_IDLE_MINUTES = int(os.environ.get("LINLI_STAFF_IDLE_MINUTES") or 30)
 LOGIN_URL = "admin:login"
 # Staff who open the login page itself (a bookmark, after signing out) land on the console.
 LOGIN_REDIRECT_URL = "admin:index"
@@ -227,6 +252,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "linli.core.logs.RequestIdFilter"},
+        "axes_no_request": {"()": "linli.core.logs.AxesNoRequestFilter"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
@@ -244,6 +270,8 @@ LOGGING = {
         "linli": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         "django.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False,
+                 "filters": ["axes_no_request"]},
         "huey": {"handlers": ["console"], "level": "WARNING"},
     },
 }
