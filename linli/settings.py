@@ -194,6 +194,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "linli.core.http.client_ip"
 AXES_LOCKOUT_CALLABLE = "linli.staff.signin.lockout_response"
 AXES_VERBOSE = False
+# No console pages of its own (every console page is scoped to communities); an operator
+# unlocks with `linli manage axes_reset_username NAME`.
+AXES_ENABLE_ADMIN = False
 # A staff session ends after this many minutes without a request (owners' sessions keep
 # their own lifetime).
 LINLI_STAFF_IDLE_MINUTES = int(os.environ.get("LINLI_STAFF_IDLE_MINUTES") or 30)
@@ -288,3 +291,5 @@ from linli.console.navigation import UNFOLD  # noqa: E402,F401
 
 LINLI_IMPORT_MAX_BYTES = 5 * 1024 * 1024
 LINLI_IMPORT_MAX_ROWS = 20_000
+# An Excel import that takes longer than this to read is refused (core/xlsx.py).
+LINLI_IMPORT_MAX_SECONDS = int(os.environ.get("LINLI_IMPORT_MAX_SECONDS") or 20)
