@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
     "axes",
+    "csp",
     "linli.estate",
     "linli.staff",
     "linli.ledger",
@@ -94,6 +95,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "linli.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "linli.core.security.SiteCSPMiddleware",
+    "linli.core.security.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "linli.core.middleware.LanguageMiddleware",
@@ -241,10 +244,36 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-if _env_flag("LINLI_HTTPS"):
+SECURE_REFERRER_POLICY = "same-origin"
+LINLI_HTTPS = _env_flag("LINLI_HTTPS")
+if LINLI_HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a load balancer's plain-HTTP health check
+    SECURE_HSTS_SECONDS = int(os.environ.get("LINLI_HSTS_SECONDS") or 31_536_000)
+# The proxy's protocol header is believed only from a proxy we were told is there; a
+# client could send it too.
+if LINLI_TRUSTED_PROXY_COUNT > 0:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy (django-csp; linli/core/security.py). Styles may be inline
+# (style attributes in the pages); scripts only from our own static files.
+_CSP_COMMON = {
+    "default-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'", "data:"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {**_CSP_COMMON, "script-src": ["'self'"]},
+}
+# The console: unfold's Alpine.js evaluates attributes ('unsafe-eval'); counter pages
+# keep small inline scripts ('unsafe-inline'). Nothing from another host either way.
+LINLI_CSP_CONSOLE = {**_CSP_COMMON, "script-src": ["'self'", "'unsafe-inline'", "'unsafe-eval'"]}
+LINLI_PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), usb=(), payment=()"
 
 # --- logging ------------------------------------------------------------------
 # To stderr: every server error (django.request) with its traceback, every record with
