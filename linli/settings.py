@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "linli.owners.middleware.OwnerSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "linli.console.dialogs.DialogRefusalMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "linli.staff.signin.StaffIdleTimeoutMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into its page.
@@ -118,7 +119,8 @@ WSGI_APPLICATION = "linli.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # The console's one override of its theme: dialogs show refusals (console/dialogs.py).
+        "DIRS": [BASE_DIR / "templates", BASE_DIR / "console" / "templates_override"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
