@@ -202,6 +202,9 @@ AXES_VERBOSE = False
 # No console pages of its own (every console page is scoped to communities); an operator
 # unlocks with `linli manage axes_reset_username NAME`.
 AXES_ENABLE_ADMIN = False
+# Successful sign-ins are not kept in axes' own table (it would grow with every owner
+# sign-in); the lockouts go to the audit log.
+AXES_DISABLE_ACCESS_LOG = True
 # A staff session ends after this many minutes without a request (owners' sessions keep
 # their own lifetime).
 LINLI_STAFF_IDLE_MINUTES = int(os.environ.get("LINLI_STAFF_IDLE_MINUTES") or 30)
