@@ -14,6 +14,8 @@ COMMANDS = {
     "createadmin": ("linli_createadmin", "create a platform administrator"),
     "shell": ("shell", "Django shell, for operators"),
     "check": ("linli_check", "verify every ledger and data invariant"),
+    "backup": ("linli_backup", "back up the database and generated keys into one file"),
+    "restore": ("linli_restore", "restore a backup into a new home and empty database"),
     "postings": ("linli_postings", "print which accounts each business event posts to"),
     "bill-run": ("linli_bill_run", "preview or commit a bill run for a community and month"),
     "bench": ("linli_bench", "benchmarks that print figures (billing, notify, ...)"),

@@ -7,6 +7,7 @@ LINLI_SECRET_KEY, LINLI_FIELD_KEY  generated into LINLI_HOME when unset
 LINLI_DEBUG  "1" for development
 """
 
+import datetime as dt
 import os
 import secrets
 import sys
@@ -75,6 +76,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
+    "axes",
+    "csp",
     "linli.estate",
     "linli.staff",
     "linli.ledger",
@@ -90,16 +93,24 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "linli.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "linli.core.security.SiteCSPMiddleware",
+    "linli.core.security.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "linli.core.middleware.LanguageMiddleware",
+    "linli.core.middleware.RejectNulMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "linli.owners.middleware.OwnerSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "linli.console.dialogs.DialogRefusalMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "linli.staff.signin.StaffIdleTimeoutMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "linli.urls"
@@ -108,7 +119,8 @@ WSGI_APPLICATION = "linli.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # The console's one override of its theme: dialogs show refusals (console/dialogs.py).
+        "DIRS": [BASE_DIR / "templates", BASE_DIR / "console" / "templates_override"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -170,6 +182,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # django-axes' lockout check first (linli/staff/signin.py), then the passwords.
+    "linli.staff.signin.SignInThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Staff sign-in throttling (django-axes): this many wrong passwords lock the user name,
+# and separately the IP address, for LINLI_SIGNIN_LOCK_MINUTES; during the lock the
+# right password is refused too. Each lock is written to the audit log.
+LINLI_SIGNIN_FAILURES = int(os.environ.get("LINLI_SIGNIN_FAILURES") or 20)
+LINLI_SIGNIN_LOCK_MINUTES = int(os.environ.get("LINLI_SIGNIN_LOCK_MINUTES") or 15)
+AXES_FAILURE_LIMIT = LINLI_SIGNIN_FAILURES
+AXES_COOLOFF_TIME = dt.timedelta(minutes=LINLI_SIGNIN_LOCK_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "linli.core.http.client_ip"
+AXES_LOCKOUT_CALLABLE = "linli.staff.signin.lockout_response"
+AXES_VERBOSE = False
+# No console pages of its own (every console page is scoped to communities); an operator
+# unlocks with `linli manage axes_reset_username NAME`.
+AXES_ENABLE_ADMIN = False
+# Successful sign-ins are not kept in axes' own table (it would grow with every owner
+# sign-in); the lockouts go to the audit log.
+AXES_DISABLE_ACCESS_LOG = True
+# A staff session ends after this many minutes without a request (owners' sessions keep
+# their own lifetime).
+LINLI_STAFF_IDLE_MINUTES = int(os.environ.get("LINLI_STAFF_IDLE_MINUTES") or 30)
 LOGIN_URL = "admin:login"
 # Staff who open the login page itself (a bookmark, after signing out) land on the console.
 LOGIN_REDIRECT_URL = "admin:index"
@@ -211,25 +249,81 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-if _env_flag("LINLI_HTTPS"):
+SECURE_REFERRER_POLICY = "same-origin"
+LINLI_HTTPS = _env_flag("LINLI_HTTPS")
+if LINLI_HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a load balancer's plain-HTTP health check
+    SECURE_HSTS_SECONDS = int(os.environ.get("LINLI_HSTS_SECONDS") or 31_536_000)
+# The proxy's protocol header is believed only from a proxy we were told is there; a
+# client could send it too.
+if LINLI_TRUSTED_PROXY_COUNT > 0:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy (django-csp; linli/core/security.py). Styles may be inline
+# (style attributes in the pages); scripts only from our own static files.
+_CSP_COMMON = {
+    "default-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'", "data:"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {**_CSP_COMMON, "script-src": ["'self'"]},
+}
+# The console: unfold's Alpine.js evaluates attributes ('unsafe-eval'); counter pages
+# keep small inline scripts ('unsafe-inline'). Nothing from another host either way.
+LINLI_CSP_CONSOLE = {**_CSP_COMMON, "script-src": ["'self'", "'unsafe-inline'", "'unsafe-eval'"]}
+LINLI_PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), usb=(), payment=()"
 
 # --- logging ------------------------------------------------------------------
+# To stderr: every server error (django.request) with its traceback, every record with
+# the request id (core.logs); LINLI_LOG_JSON=1 writes JSON lines instead of text.
+LINLI_LOG_JSON = _env_flag("LINLI_LOG_JSON")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {"()": "linli.core.logs.RequestIdFilter"},
+        "axes_no_request": {"()": "linli.core.logs.AxesNoRequestFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {"()": "linli.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "json" if LINLI_LOG_JSON else "plain",
+            "filters": ["request_id"],
+        },
+    },
     "loggers": {
         "linli": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False,
+                 "filters": ["axes_no_request"]},
         "huey": {"handlers": ["console"], "level": "WARNING"},
     },
 }
+# An error tracker, only when configured: pip install "linli[sentry]" and set SENTRY_DSN.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False,
+                    environment=os.environ.get("SENTRY_ENVIRONMENT") or None)
 
 # --- console (django-unfold) --------------------------------------------------
 from linli.console.navigation import UNFOLD  # noqa: E402,F401
 
 LINLI_IMPORT_MAX_BYTES = 5 * 1024 * 1024
 LINLI_IMPORT_MAX_ROWS = 20_000
+# An Excel import that takes longer than this to read is refused (core/xlsx.py).
+LINLI_IMPORT_MAX_SECONDS = int(os.environ.get("LINLI_IMPORT_MAX_SECONDS") or 20)

@@ -7,6 +7,7 @@ from linli.demo import views as demo_views
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
+    path("favicon.ico", RedirectView.as_view(url="/static/core/favicon.svg", permanent=True)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("console/", include("linli.console.urls")),
     path("console/billing/", include("linli.billing.urls")),
@@ -23,3 +24,5 @@ urlpatterns = [
     path("m/", include("linli.portal.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]
+
+handler500 = "linli.core.views.server_error"

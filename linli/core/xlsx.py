@@ -2,8 +2,11 @@
 
 Every import (the estate, meter readings, …) trusts no cell before the upload passes
 the same checks: a real .xlsx (not an old .xls, not something renamed), at most
-``LINLI_IMPORT_MAX_BYTES``, not a zip bomb, at most ``LINLI_IMPORT_MAX_ROWS``
-non-blank rows. A sheet is then described by ``Column``s whose parsers turn a raw cell
+``LINLI_IMPORT_MAX_BYTES``, not a zip bomb (the members' unpacked sizes are checked
+before anything is parsed), read in streaming mode with hard caps that blank rows and
+cells count against too — at most ``LINLI_IMPORT_MAX_ROWS`` non-blank rows, twice that
+rows in all, ``MAX_CELLS`` cells — and within ``LINLI_IMPORT_MAX_SECONDS``; a sheet whose
+first row names a column it does not know is refused with the nearest known one. A sheet is then described by ``Column``s whose parsers turn a raw cell
 into a clean value or raise ``CellError`` with a message a person can act on;
 ``parse_sheet`` collects every problem as a ``RowError`` (sheet, row, column, reason).
 
@@ -15,8 +18,10 @@ and write their template workbooks with ``write_example_sheet``.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import io
 import re
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +37,12 @@ from openpyxl.styles import Font
 MAX_COLUMNS = 40
 # A 5 MB .xlsx that unpacks to gigabytes is a zip bomb, not data.
 MAX_UNPACK_RATIO = 20
+# Rows iterated, blank ones included, per non-blank row allowed: a sheet whose few
+# cells sit millions of rows apart makes the reader walk every row between them.
+ROWS_ITERATED_PER_ROW = 2
+# Non-blank cells in all, however they are spread over rows and columns.
+MAX_CELLS = 400_000
+CHECK_TIME_EVERY = 500  # rows
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -107,11 +118,7 @@ def read_sheets(
     """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > MAX_UNPACK_RATIO * settings.LINLI_IMPORT_MAX_BYTES:
-            raise ImportRefused(
-                _("The workbook is too large once unpacked; split it into smaller files.")
-            )
+            _check_unpacked(archive)
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             wanted = {name: name for name in names if name in workbook.sheetnames}
@@ -131,22 +138,54 @@ def read_sheets(
     return sheets
 
 
+def _check_unpacked(archive: zipfile.ZipFile) -> None:
+    """Refuse a zip bomb from its directory, before any member is unpacked."""
+    limit = MAX_UNPACK_RATIO * settings.LINLI_IMPORT_MAX_BYTES
+    members = archive.infolist()
+    if len(members) > 1000 or sum(info.file_size for info in members) > limit:
+        raise ImportRefused(
+            _("The workbook is too large once unpacked; split it into smaller files.")
+        )
+
+
+def _too_many_rows(max_rows: int) -> ImportRefused:
+    return ImportRefused(
+        _("The workbook has more than %(max)d rows; split it into smaller files.")
+        % {"max": max_rows}
+    )
+
+
 def _read(workbook: Any, wanted: dict[str, str]) -> dict[str, RawSheet]:
+    """Stream the rows: every row walked counts (blank ones too), and so does time."""
     sheets: dict[str, RawSheet] = {}
-    row_count, max_rows = 0, settings.LINLI_IMPORT_MAX_ROWS
+    max_rows = settings.LINLI_IMPORT_MAX_ROWS
+    max_walked = ROWS_ITERATED_PER_ROW * max_rows
+    deadline = time.monotonic() + settings.LINLI_IMPORT_MAX_SECONDS
+    row_count = walked = cells_seen = 0
     for name, title in wanted.items():
         worksheet = workbook[title]
         worksheet.reset_dimensions()  # some writers store a wrong size; read what is there
         rows = worksheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
         sheet = sheets[name] = RawSheet(header=next(rows, ()), rows=[])
         for number, cells in enumerate(rows, start=2):
-            if all(is_blank(cell) for cell in cells):
+            walked += 1
+            if walked > max_walked:
+                raise _too_many_rows(max_rows)
+            if walked % CHECK_TIME_EVERY == 0 and time.monotonic() > deadline:
+                raise ImportRefused(
+                    _("Reading the workbook took too long; split it into smaller files.")
+                )
+            filled = sum(1 for cell in cells if not is_blank(cell))
+            if not filled:
                 continue
             row_count += 1
+            cells_seen += filled
             if row_count > max_rows:
+                raise _too_many_rows(max_rows)
+            if cells_seen > MAX_CELLS:
                 raise ImportRefused(
-                    _("The workbook has more than %(max)d rows; split it into smaller files.")
-                    % {"max": max_rows}
+                    _("The workbook has more than %(max)d filled cells; split it into "
+                      "smaller files.") % {"max": MAX_CELLS}
                 )
             sheet.rows.append((number, cells))
     return sheets
@@ -285,7 +324,23 @@ def _header_positions(
             errors.append(
                 RowError(spec.name, 1, column.header, _("This column is missing from the first row."))
             )
+    known = {c.header for c in spec.columns} | {c.key for c in spec.columns}
+    errors.extend(_unknown_column(spec, title) for title in found if title not in known)
     return positions, errors
+
+
+def _unknown_column(spec: SheetSpec, title: str) -> RowError:
+    """A header no column has: its value would be dropped silently, so it is refused,
+    with the nearest known column (a misspelling: 面积 for 建筑面积)."""
+    headers = [c.header for c in spec.columns]
+    nearest = difflib.get_close_matches(title, headers, n=1, cutoff=0.4)
+    if nearest:
+        message = _("Unknown column “%(name)s”. Did you mean “%(nearest)s”?") % {
+            "name": title, "nearest": nearest[0]}
+    else:
+        message = _("Unknown column “%(name)s”. The columns are: %(columns)s.") % {
+            "name": title, "columns": "、".join(headers)}
+    return RowError(spec.name, 1, title[:50], message)
 
 
 def parse_sheet(spec: SheetSpec, raw: RawSheet) -> tuple[list[ParsedRow], list[RowError]]:

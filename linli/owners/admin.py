@@ -110,8 +110,8 @@ class BindingRequestAdmin(ReadOnlyAdmin):
         except ValidationError as exc:
             form.add_error("unit", exc.messages)
             return dialog_again(request, form, self.approve)
-        except PermissionDenied:
-            raise Http404("not found") from None
+        except PermissionDenied as exc:
+            return dialog_again(request, form, self.approve, refusal=exc)
         return self._done(request, binding, gettext("Approved: the owner now sees this unit."))
 
     @action(description=_("Reject"), url_path="reject", permissions=["decide"], icon="close",
@@ -124,6 +124,6 @@ class BindingRequestAdmin(ReadOnlyAdmin):
         except ValidationError as exc:
             form.add_error("reason", exc.messages)
             return dialog_again(request, form, self.reject)
-        except PermissionDenied:
-            raise Http404("not found") from None
+        except PermissionDenied as exc:
+            return dialog_again(request, form, self.reject, refusal=exc)
         return self._done(request, binding, gettext("Rejected; the owner sees your reason."))

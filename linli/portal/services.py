@@ -5,6 +5,7 @@ services (``order_create``, ``trade_apply``); nothing here moves money by itself
 from __future__ import annotations
 
 import logging
+import re
 
 from django.urls import reverse
 from django.utils.translation import pgettext
@@ -24,6 +25,9 @@ from linli.portal.paymodes import (
 )
 
 logger = logging.getLogger("linli.portal")
+# What ``views_pay.new_request_key`` writes into a form (token_urlsafe); anything else was
+# not sent by our page.
+REQUEST_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def options_for(request, community_id: int) -> tuple[list[PayOption], dict]:
@@ -42,6 +46,8 @@ def portal_order_create(request, *, unit: Unit, option_key: str, request_key: st
 
     ``request_key`` is the random key rendered into the form, so a double tap, the back
     button or a reload re-sends the same key and gets the same order back."""
+    if not REQUEST_KEY.fullmatch(request_key or ""):
+        raise OrderError(pgettext("portal", "This page is out of date. Please open it again."))
     options, accounts = options_for(request, unit.community_id)
     option = next((o for o in options if o.key == option_key), None)
     if option is None:
