@@ -105,7 +105,8 @@ class AnomalyCounterForm(AnomalyForm):
 class PaymentAnomalyAdmin(ReadOnlyAdmin):
     list_display = ["id", "flagged", "community", "kind", "status", "channel", "transaction_id",
                     "amount", "held", "detail", "resolved_by"]
-    list_filter = ["community", ("status", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter)]
+    list_filter = ["community", "order__unit__building", ("status", ChoicesDropdownFilter),
+                   ("kind", ChoicesDropdownFilter)]
     search_fields = ["transaction_id", "detail", "order__out_trade_no", "out_trade_no"]
     list_select_related = ["community", "resolved_by"]
     fields = ["community", "kind", "status", "channel", "transaction_id", "out_trade_no",
@@ -299,7 +300,8 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 class OrderRefundAdmin(ReadOnlyAdmin):
     list_display = ["out_refund_no", "created_at", "community", "out_trade_no", "amount",
                     "status", "error", "settled_by"]
-    list_filter = [NeedsAttentionFilter, "community", ("status", ChoicesDropdownFilter)]
+    list_filter = [NeedsAttentionFilter, "community", "order__unit__building",
+                   ("status", ChoicesDropdownFilter)]
     search_fields = ["out_refund_no", "out_trade_no", "order__out_trade_no"]
     list_select_related = ["community"]
     fields = ["out_refund_no", "community", "channel", "out_trade_no", "order", "payment",

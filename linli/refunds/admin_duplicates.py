@@ -61,7 +61,7 @@ class DuplicateRefundAdmin(ReadOnlyAdmin):
     unit_path = "unit"
     list_display = ["created_at", "community", "unit", "amount", "status", "payout",
                     "statement"]
-    list_filter = [("status", ChoicesDropdownFilter), "community"]
+    list_filter = [("status", ChoicesDropdownFilter), "community", "unit__building"]
     search_fields = ["payout__out_refund_no", "unit__room_no"]
     list_select_related = ["community", "unit__building", "payout"]
     exclude = ["amount_fen"]
