@@ -16,7 +16,10 @@ from unfold.decorators import action
 from unfold.forms import BaseDialogForm
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
-from linli.billing.admin import _back_to, _dialog, _dialog_again, _in_scope
+from linli.billing.admin import _in_scope
+from linli.console.dialogs import back_to as _back_to
+from linli.console.dialogs import dialog as _dialog
+from linli.console.dialogs import dialog_again as _dialog_again
 from linli.console.html import statement_link
 from linli.console.scoping import ReadOnlyAdmin
 from linli.money import format_fen

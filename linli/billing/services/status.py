@@ -1,5 +1,5 @@
 """A bill's status follows its money: one rule, used by payments, adjustments, refunds
-and the bill-status invariant alike (the state machine is drawn in billing/models.py).
+and the bill-status invariant alike (the state machine is drawn in billing/models/bills.py).
 
 What a bill still owes is amount − waivers/discounts/cancellation − principal paid; a
 refund reverses money and charge together, so it leaves that untouched. The status:
