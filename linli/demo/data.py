@@ -23,7 +23,6 @@ from django.utils.translation import gettext as _
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.demo.billing import load_billing
-from linli.demo.exceptions import load_exceptions
 from linli.demo.people import FakePerson, PeopleFactory, credit_code
 from linli.demo.plan import (
     AS_OF,
@@ -147,7 +146,6 @@ class _Loader:
             communities[plan.name] = self.load_community(company, plan)
         self.load_staff(company, communities)
         load_billing(communities, say=self.say)
-        load_exceptions(communities)
         audit_record(
             actor=None,
             action=AuditEvent.Action.IMPORT,

@@ -33,7 +33,7 @@ from linli.billing.services.config import (
     standard_create,
     standard_rate_add,
 )
-from linli.demo.payments import _sandbox
+from linli.demo.payments import sandbox_account_open
 from linli.demo.replay import last_day, month_start
 from linli.estate.models import Community, Unit
 from linli.payments.gateways import gateway_for
@@ -73,7 +73,7 @@ def load_exceptions(communities: dict[str, Community]) -> Exceptions:
 def _load(community: Community) -> Exceptions:
     users = {u.username: u for u in User.objects.filter(
         username__in=("cashier", "manager", "service"))}
-    _sandbox(community, SITE_URL)
+    sandbox_account_open(community, SITE_URL)
     account = MerchantAccount.objects.get(community=community, channel=Channel.SANDBOX)
     homes = _quiet_homes(community)
     anomaly = amount_mismatch(account, homes[0], users["cashier"])
