@@ -54,6 +54,7 @@ from linli.billing.services.meters_import import SHEET as READINGS_SHEET
 from linli.billing.services.meters_import import SPEC as READINGS_SPEC
 from linli.billing.services.meters_import import readings_import
 from linli.demo.billing_money import MoneyPlan
+from linli.demo.exceptions import load_exceptions
 from linli.demo.replay import Clock, Site, at_hour, last_day, month_start
 from linli.estate.models import Community, Occupancy, ParkingSpace, Unit
 from linli.money import format_fen
@@ -302,7 +303,12 @@ def billing_summary_text(summary: BillingSummary) -> str:
 
 
 def load_billing(communities: dict[str, Community], *, say: Callable[[str], None]) -> BillingSummary:
-    summary = BillingLoader(communities).load()
+    """The replayed history, then the money exceptions left open for staff today
+    (``linli.demo.exceptions``); the summary counts both."""
+    loader = BillingLoader(communities)
+    loader.load()
+    load_exceptions(communities)
+    summary = billing_summary(list(communities.values()), today=loader.today)
     say(billing_summary_text(summary))
     return summary
 

@@ -35,7 +35,7 @@ def provision_demo_merchants(*, site_url: str, paysim_url: str, state_dir: Path)
                 opened += _wechat(community, sims.wechat, site_url)
                 if sims.alipay is not None:
                     opened += _alipay(community, sims.alipay, site_url)
-                _sandbox(community, site_url)
+                sandbox_account_open(community, site_url)
     finally:
         sims.dispatcher.stop()
     return opened
@@ -84,7 +84,8 @@ def _alipay(community, sim, site_url: str) -> int:
     return 1
 
 
-def _sandbox(community, site_url: str) -> None:
+def sandbox_account_open(community, site_url: str) -> None:
+    """The community's sandbox account (模拟支付), opened once; pointed at ``site_url``."""
     account = _account(community, Channel.SANDBOX)
     if not account.sandbox_secret:
         account.sandbox_secret = secrets.token_urlsafe(32)
