@@ -146,9 +146,9 @@ def refund_send(refund_id: int) -> OrderRefund:
         pk=refund_id)
     if refund.status in (*FINISHED, OrderRefund.Status.FAILED):
         return refund
-    gateway = gateway_for(_account(refund).config())
     total_fen = refund.trade_fen or refund.payment.amount_fen
     try:
+        gateway = gateway_for(_account(refund).config())  # may refuse: switched off
         if refund.status == OrderRefund.Status.PENDING:
             result = gateway.refund(RefundRequest(
                 out_trade_no=_trade_no(refund), out_refund_no=refund.out_refund_no,

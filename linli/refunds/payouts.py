@@ -167,8 +167,10 @@ def payout_send(payout_id: int) -> RefundPayout:
     payout = RefundPayout.objects.select_related("order__account").get(pk=payout_id)
     if payout.status not in (S.PENDING, S.PROCESSING, S.ABNORMAL) or payout.order is None:
         return payout
-    gateway = gateway_for(payout.order.account.config())
     try:
+        # A channel that cannot be reached at all (switched off, misconfigured) fails
+        # like a refused refund: the application then waits for staff with the reason.
+        gateway = gateway_for(payout.order.account.config())
         if payout.status == S.PENDING:
             RefundPayout.objects.filter(pk=payout.pk).update(
                 attempts=payout.attempts + 1, sent_at=timezone.now())
