@@ -221,8 +221,9 @@ def _late_success(refund: OrderRefund, refund_id_at_gateway: str) -> OrderRefund
         transaction_id=refund.refund_id[:64], out_trade_no=refund.out_trade_no,
         amount_fen=refund.amount_fen, suspense_fen=-refund.amount_fen,
         resolution_unit_id=refund.unit_id,
-        detail=(f"refund {refund.out_refund_no} of {format_fen(refund.amount_fen)} succeeded "
-                f"at the channel after it was settled by {refund.settled_by}")[:255],
+        detail=book_memo(gettext_lazy("Refund %(refund)s of %(amount)s succeeded at the "
+                                      "channel after it was settled another way"),
+                         refund=refund.out_refund_no, amount=format_fen(refund.amount_fen))[:255],
     )
     post_entry(
         community_id=refund.community_id,

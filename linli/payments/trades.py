@@ -28,9 +28,11 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
+from linli.ledger.services import book_memo
 from linli.money import format_fen
 from linli.payments.anomalies import anomaly_flag, outside_refund_record, suspense_receive
 from linli.payments.auto_refunds import excess_refund_reserve
@@ -220,7 +222,8 @@ def _mismatch(account, order, trade, amount_fen, notification) -> Applied:
         account=account, channel=account.channel, transaction_id=trade.transaction_id,
         out_trade_no=order.out_trade_no, amount_fen=amount_fen, suspense_fen=amount_fen,
         resolution_unit_id=order.unit_id,
-        detail=f"paid {format_fen(amount_fen)}, order {format_fen(order.amount_fen)}")
+        detail=book_memo(gettext_lazy("Paid %(paid)s, the order was for %(order)s"),
+                         paid=format_fen(amount_fen), order=format_fen(order.amount_fen)))
     _end_with(order, PaymentOrder.Status.MISMATCH)
     audit_record(actor=None, action=AuditEvent.Action.SECURITY, obj=order,
                  summary=f"amount mismatch: paid {format_fen(amount_fen)}, order "
@@ -244,7 +247,8 @@ def _apply_unknown(account, trade, amount_fen, notification) -> Applied:
             PaymentAnomaly.Kind.UNKNOWN_ORDER, notification=notification, account=account,
             channel=account.channel, transaction_id=trade.transaction_id,
             out_trade_no=trade.out_trade_no[:64], amount_fen=amount_fen,
-            suspense_fen=amount_fen, detail=f"order number {trade.out_trade_no!r} is not ours")
+            suspense_fen=amount_fen, detail=book_memo(gettext_lazy("Order number %(number)s is not one of ours"),
+                                            number=trade.out_trade_no[:64]))
         if anomaly.suspense_fen != amount_fen:  # flagged before such money was held
             anomaly.suspense_fen, anomaly.status = amount_fen, PaymentAnomaly.Status.OPEN
             anomaly.account, anomaly.out_trade_no = account, trade.out_trade_no[:64]
@@ -278,8 +282,9 @@ def _refunded_before_recorded(account, order, trade, amount_fen, reported, outsi
         account=account, channel=account.channel, transaction_id=trade.transaction_id,
         out_trade_no=trade.out_trade_no[:64], amount_fen=amount_fen,
         suspense_fen=amount_fen - outside, resolution_unit_id=order.unit_id,
-        detail=f"paid {format_fen(amount_fen)}, {format_fen(outside)} refunded at the "
-               f"channel outside Linli before it was recorded")
+        detail=book_memo(gettext_lazy("Paid %(paid)s; %(refunded)s refunded at the channel "
+                                      "outside Linli before it was recorded"),
+                         paid=format_fen(amount_fen), refunded=format_fen(outside)))
     if outside:
         outside_refund_record(anomaly=anomaly, order=order, reported_fen=reported,
                               amount_fen=outside)
@@ -300,8 +305,8 @@ def _refunded_after_recorded(account, order, trade, reported, new_fen, done,
         transaction_id=trade.transaction_id, out_trade_no=trade.out_trade_no[:64],
         amount_fen=new_fen, suspense_fen=-new_fen,
         resolution_unit_id=order.unit_id if order else None,
-        detail=f"{format_fen(new_fen)} refunded at the channel outside Linli after it was "
-               f"recorded")
+        detail=book_memo(gettext_lazy("%(refunded)s refunded at the channel outside Linli "
+                                      "after it was recorded"), refunded=format_fen(new_fen)))
     outside_refund_record(anomaly=anomaly, order=order, reported_fen=reported,
                           amount_fen=new_fen)
     return Applied(Applied.ANOMALY, order, payment, anomaly)
