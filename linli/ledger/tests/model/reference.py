@@ -6,6 +6,14 @@ first, principal only (these bills carry no late fee), and what the chosen bills
 need becomes prepaid balance; a waiver lowers what a bill owes; a refund gives money back
 without re-opening the bill (it reverses the money and the charge together); a cancelled
 bill owes nothing; a bill that still owes something can be paid.
+
+And the promises of issue 14 about money in between: money that cannot be applied is
+held in suspense by its open anomaly until a resolution moves it on (suspense = what
+open anomalies hold); approving a refund sets its amount aside in refunds payable (a
+prepaid refund's money leaves the balance then, and the approval is refused when the
+balance or the payment's money is no longer there); refunds payable = what was approved
+and not yet paid out or cancelled; a refund the channel fails stays payable until it is
+retried or settled another way.
 """
 
 from __future__ import annotations
@@ -39,8 +47,10 @@ class MApplication:
     channel: str          # the payment's channel: where the money goes back
     amount: int
     bill: int | None      # a bill line refund; None: prepaid money
-    reserved: bool = False  # a prepaid refund's money left the balance (set aside)
-    done: bool = False
+    payment_fen: int = 0  # what the payment brought in
+    reserved: bool = False  # approved: set aside in refunds payable
+    done: bool = False      # paid out, or cancelled
+    failure: str = ""       # the channel's last answer when it failed: closed / abnormal
 
 
 @dataclass
@@ -51,6 +61,8 @@ class Model:
     runs: dict[str, int] = field(default_factory=dict)        # period → committed run
     pending_waivers: dict[int, tuple[int, int]] = field(default_factory=dict)  # adj → bill, fen
     adjusted: set[int] = field(default_factory=set)           # bills with a live adjustment
+    suspense: dict[int, int] = field(default_factory=dict)    # open anomaly → fen held
+    order_refunds: dict[int, int] = field(default_factory=dict)  # channel refund → fen payable
 
     def __post_init__(self):
         self.prepaid = {u: 0 for u in self.units}
@@ -112,19 +124,39 @@ class Model:
         self.bills[bill].waived += fen
 
     # --- money back -------------------------------------------------------------------
+    def approvable(self, app: MApplication, apps: list[MApplication]) -> bool:
+        """An approval sets the money aside: refused when the prepaid balance to refund is
+        no longer there, or when the payment's approved refunds would pass what it paid."""
+        if app.bill is None and self.prepaid[app.unit] < app.amount:
+            return False
+        taken = sum(a.amount for a in apps if a.payment == app.payment and a.reserved)
+        return taken + app.amount <= app.payment_fen
+
     def reserve(self, app: MApplication) -> None:
-        """A prepaid refund's money leaves the balance when its first payout starts."""
-        if app.bill is None and not app.reserved:
+        """Approved: the amount is set aside (a prepaid refund's money leaves the balance)."""
+        assert not app.reserved
+        if app.bill is None:
             assert self.prepaid[app.unit] >= app.amount
             self.prepaid[app.unit] -= app.amount
-            app.reserved = True
+        app.reserved = True
 
     def refunded(self, app: MApplication) -> None:
         """The money went back. A bill line's refund leaves what the bill owes alone; a
         payment from the prepaid balance goes back to the balance."""
-        self.reserve(app)
+        assert app.reserved and not app.done
         if app.bill is not None:
             self.bills[app.bill].refunded += app.amount
         if app.channel == "prepaid":
             self.prepaid[app.unit] += app.amount
         app.done = True
+
+    def cancelled(self, app: MApplication) -> None:
+        """Cancelled before any money went: the set-aside amount comes back."""
+        assert app.reserved and not app.done
+        if app.bill is None:
+            self.prepaid[app.unit] += app.amount
+        app.reserved, app.done, app.failure = False, True, "cancelled"
+
+    def refunds_payable(self, apps: list[MApplication]) -> int:
+        return (sum(a.amount for a in apps if a.reserved and not a.done)
+                + sum(self.order_refunds.values()))
