@@ -63,6 +63,8 @@ class Model:
     adjusted: set[int] = field(default_factory=set)           # bills with a live adjustment
     suspense: dict[int, int] = field(default_factory=dict)    # open anomaly → fen held
     order_refunds: dict[int, int] = field(default_factory=dict)  # channel refund → fen payable
+    run_offsets: dict[int, list[int]] = field(default_factory=dict)  # run → its offset payments
+    unwound: set[int] = field(default_factory=set)            # offset payments taken back
 
     def __post_init__(self):
         self.prepaid = {u: 0 for u in self.units}
@@ -101,17 +103,20 @@ class Model:
         return min(self.prepaid[unit], sum(max(self.bills[pk].owed, 0) for pk in bill_ids))
 
     # --- runs -------------------------------------------------------------------------
-    def reversal_blocked(self, run: int, *, offsets_unwind: bool) -> bool:
-        """A run is reversed while its bills are unpaid and unadjusted (its own prepaid
-        offset does not count once reversals unwind it)."""
+    def reversal_blocked(self, run: int, apps: list[MApplication]) -> bool:
+        """A run is reversed while no person paid, adjusted or refunded its bills (its own
+        prepaid offset does not count: the reversal unwinds it). A refund approved (set
+        aside) or paid on one of its bills is a person's act on it."""
+        refunding = {a.bill for a in apps if a.reserved}
         for bill in self.run_bills(run):
-            paid = bill.paid - (bill.auto_offset if offsets_unwind else 0)
-            if paid > 0 or bill.pk in self.adjusted:
+            if bill.paid - bill.auto_offset > 0 or bill.pk in self.adjusted \
+                    or bill.pk in refunding:
                 return True
         return False
 
     def reverse(self, period: str) -> None:
         run = self.runs.pop(period)
+        self.unwound.update(self.run_offsets.get(run, []))
         for bill in self.run_bills(run):
             self.prepaid[bill.unit] += bill.auto_offset
             bill.paid -= bill.auto_offset
@@ -128,6 +133,10 @@ class Model:
         """An approval sets the money aside: refused when the prepaid balance to refund is
         no longer there, or when the payment's approved refunds would pass what it paid."""
         if app.bill is None and self.prepaid[app.unit] < app.amount:
+            return False
+        if app.payment in self.unwound:  # its money went back to the balance already
+            return False
+        if app.bill is not None and self.bills[app.bill].cancelled:
             return False
         taken = sum(a.amount for a in apps if a.payment == app.payment and a.reserved)
         return taken + app.amount <= app.payment_fen

@@ -18,6 +18,7 @@ not pay out or cancel (issue 14).
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 from django.db import connection, transaction
@@ -63,6 +64,19 @@ class MoneyMachine(RuleBasedStateMachine):
         self.dirty = True
         self.m = Model(units=[u.pk for u in self.world.units])
         self.s = steps.Steps(self.world, self.m)
+        if os.environ.get("LINLI_MODEL_VERBOSE"):  # count the steps taken, per rule
+            for name in [n for n in dir(steps.Steps) if not n.startswith("_")]:
+                if callable(getattr(self.s, name)):
+                    setattr(self.s, name, self._counted(name, getattr(self.s, name)))
+
+    ran: Counter = Counter()
+
+    @classmethod
+    def _counted(cls, name, step):
+        def counted(*args, **kwargs):
+            cls.ran[name] += 1
+            return step(*args, **kwargs)
+        return counted
 
     def teardown(self):
         if os.environ.get("LINLI_MODEL_VERBOSE"):
@@ -244,6 +258,8 @@ def test_money_after_it_arrives_follows_the_model(world):
         verbosity=Verbosity.verbose if os.environ.get("LINLI_MODEL_VERBOSE") else Verbosity.normal)
     try:
         MoneyMachine.TestCase().runTest()
+        if os.environ.get("LINLI_MODEL_VERBOSE"):
+            print(dict(MoneyMachine.ran), sum(MoneyMachine.ran.values()), "steps")
     finally:
         MoneyMachine.world = None
     assert PaymentOrder.objects.count() == 0  # every example was rolled back
