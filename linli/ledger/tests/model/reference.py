@@ -6,6 +6,14 @@ first, principal only (these bills carry no late fee), and what the chosen bills
 need becomes prepaid balance; a waiver lowers what a bill owes; a refund gives money back
 without re-opening the bill (it reverses the money and the charge together); a cancelled
 bill owes nothing; a bill that still owes something can be paid.
+
+And the promises of issue 14 about money in between: money that cannot be applied is
+held in suspense by its open anomaly until a resolution moves it on (suspense = what
+open anomalies hold); approving a refund sets its amount aside in refunds payable (a
+prepaid refund's money leaves the balance then, and the approval is refused when the
+balance or the payment's money is no longer there); refunds payable = what was approved
+and not yet paid out or cancelled; a refund the channel fails stays payable until it is
+retried or settled another way.
 """
 
 from __future__ import annotations
@@ -39,8 +47,10 @@ class MApplication:
     channel: str          # the payment's channel: where the money goes back
     amount: int
     bill: int | None      # a bill line refund; None: prepaid money
-    reserved: bool = False  # a prepaid refund's money left the balance (set aside)
-    done: bool = False
+    payment_fen: int = 0  # what the payment brought in
+    reserved: bool = False  # approved: set aside in refunds payable
+    done: bool = False      # paid out, or cancelled
+    failure: str = ""       # the channel's last answer when it failed: closed / abnormal
 
 
 @dataclass
@@ -51,6 +61,10 @@ class Model:
     runs: dict[str, int] = field(default_factory=dict)        # period → committed run
     pending_waivers: dict[int, tuple[int, int]] = field(default_factory=dict)  # adj → bill, fen
     adjusted: set[int] = field(default_factory=set)           # bills with a live adjustment
+    suspense: dict[int, int] = field(default_factory=dict)    # open anomaly → fen held
+    order_refunds: dict[int, int] = field(default_factory=dict)  # channel refund → fen payable
+    run_offsets: dict[int, list[int]] = field(default_factory=dict)  # run → its offset payments
+    unwound: set[int] = field(default_factory=set)            # offset payments taken back
 
     def __post_init__(self):
         self.prepaid = {u: 0 for u in self.units}
@@ -89,17 +103,20 @@ class Model:
         return min(self.prepaid[unit], sum(max(self.bills[pk].owed, 0) for pk in bill_ids))
 
     # --- runs -------------------------------------------------------------------------
-    def reversal_blocked(self, run: int, *, offsets_unwind: bool) -> bool:
-        """A run is reversed while its bills are unpaid and unadjusted (its own prepaid
-        offset does not count once reversals unwind it)."""
+    def reversal_blocked(self, run: int, apps: list[MApplication]) -> bool:
+        """A run is reversed while no person paid, adjusted or refunded its bills (its own
+        prepaid offset does not count: the reversal unwinds it). A refund approved (set
+        aside) or paid on one of its bills is a person's act on it."""
+        refunding = {a.bill for a in apps if a.reserved}
         for bill in self.run_bills(run):
-            paid = bill.paid - (bill.auto_offset if offsets_unwind else 0)
-            if paid > 0 or bill.pk in self.adjusted:
+            if bill.paid - bill.auto_offset > 0 or bill.pk in self.adjusted \
+                    or bill.pk in refunding:
                 return True
         return False
 
     def reverse(self, period: str) -> None:
         run = self.runs.pop(period)
+        self.unwound.update(self.run_offsets.get(run, []))
         for bill in self.run_bills(run):
             self.prepaid[bill.unit] += bill.auto_offset
             bill.paid -= bill.auto_offset
@@ -112,19 +129,43 @@ class Model:
         self.bills[bill].waived += fen
 
     # --- money back -------------------------------------------------------------------
+    def approvable(self, app: MApplication, apps: list[MApplication]) -> bool:
+        """An approval sets the money aside: refused when the prepaid balance to refund is
+        no longer there, or when the payment's approved refunds would pass what it paid."""
+        if app.bill is None and self.prepaid[app.unit] < app.amount:
+            return False
+        if app.payment in self.unwound:  # its money went back to the balance already
+            return False
+        if app.bill is not None and self.bills[app.bill].cancelled:
+            return False
+        taken = sum(a.amount for a in apps if a.payment == app.payment and a.reserved)
+        return taken + app.amount <= app.payment_fen
+
     def reserve(self, app: MApplication) -> None:
-        """A prepaid refund's money leaves the balance when its first payout starts."""
-        if app.bill is None and not app.reserved:
+        """Approved: the amount is set aside (a prepaid refund's money leaves the balance)."""
+        assert not app.reserved
+        if app.bill is None:
             assert self.prepaid[app.unit] >= app.amount
             self.prepaid[app.unit] -= app.amount
-            app.reserved = True
+        app.reserved = True
 
     def refunded(self, app: MApplication) -> None:
         """The money went back. A bill line's refund leaves what the bill owes alone; a
         payment from the prepaid balance goes back to the balance."""
-        self.reserve(app)
+        assert app.reserved and not app.done
         if app.bill is not None:
             self.bills[app.bill].refunded += app.amount
         if app.channel == "prepaid":
             self.prepaid[app.unit] += app.amount
         app.done = True
+
+    def cancelled(self, app: MApplication) -> None:
+        """Cancelled before any money went: the set-aside amount comes back."""
+        assert app.reserved and not app.done
+        if app.bill is None:
+            self.prepaid[app.unit] += app.amount
+        app.reserved, app.done, app.failure = False, True, "cancelled"
+
+    def refunds_payable(self, apps: list[MApplication]) -> int:
+        return (sum(a.amount for a in apps if a.reserved and not a.done)
+                + sum(self.order_refunds.values()))

@@ -143,23 +143,9 @@ def world():
     return world
 
 
-# Issue 14 point 7 (one lock order; the refunds helper fixes it). On main, refunds take
-# their locks in another order than payments, and PostgreSQL finds deadlocks within
-# seconds (seen by this test):
-# - payments (payment_record, prepaid_pay_bills, trade_apply): bills FOR UPDATE in id
-#   order → the wallet FOR UPDATE (_wallet_move); at COMMIT the deferred foreign keys
-#   take KEY SHARE on the unit row (Payment.unit, PrepaidWallet.unit).
-# - refund_apply: `Payment.objects.select_for_update().select_related("unit")` (no
-#   of=("self",)) locks the payment *and its estate_unit row* FOR UPDATE, then its
-#   RefundLine rows take KEY SHARE on the bills — so it waits for a payment holding the
-#   bills, which waits at COMMIT for the unit ("while locking tuple in estate_unit").
-# - refund booking (payouts._payout_create / payout_settle → booking.book_success):
-#   payment → application → payout → the wallet FOR UPDATE (prepaid_reserve and refunds
-#   to the balance, _wallet_move) → the bills FOR UPDATE (_mark_bills → lock_bills):
-#   wallet before bills, the reverse of payments ("while locking tuple in
-#   payments_prepaidwallet", counter payment in _wallet_move).
-# Switch on once the refunds branch (one lock order) is merged: deadlocks then fail.
-REFUND_LOCK_ORDER_FIXED = False
+# One lock order for every money path (issue 14 point 7, ``refunds.booking.LOCK_ORDER``):
+# payment orders → refund rows (payment → application → payout) → bills by id → the
+# wallet. A deadlock here fails the test, with the Linli frames it went through.
 
 
 def failures_of(seen: Counter) -> tuple[list[str], list[str]]:
@@ -169,7 +155,7 @@ def failures_of(seen: Counter) -> tuple[list[str], list[str]]:
     return deadlocks, errors
 
 
-def assert_money_holds(seen: Counter, *, deadlocks_expected: bool = False) -> None:
+def assert_money_holds(seen: Counter) -> None:
     """No lost update and every invariant, whatever happened; then no deadlock."""
     done = sum(n for k, n in seen.items() if k.endswith(": done"))
     assert done >= THREADS * 5, seen  # the threads really ran
@@ -178,10 +164,6 @@ def assert_money_holds(seen: Counter, *, deadlocks_expected: bool = False) -> No
     assert invariant_violations() == []
     deadlocks, errors = failures_of(seen)
     assert not errors, "\n".join(errors)
-    if deadlocks and deadlocks_expected:
-        pytest.xfail("issue 14 point 7: refunds lock unit/wallet before bills, payments "
-                     "bills before wallet (REFUND_LOCK_ORDER_FIXED = False):\n"
-                     + "\n".join(deadlocks))
     assert not deadlocks, "\n".join(deadlocks)
 
 
@@ -194,4 +176,4 @@ def test_every_money_path_including_refunds_at_once(world):
     seen = run_mix(world, EVERYTHING, seed=2)
     assert RefundApplication.objects.filter(
         status=RefundApplication.Status.REFUNDED).exists(), seen
-    assert_money_holds(seen, deadlocks_expected=not REFUND_LOCK_ORDER_FIXED)
+    assert_money_holds(seen)

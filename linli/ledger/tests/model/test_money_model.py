@@ -8,22 +8,22 @@ amount and prepaid balance equal the reference model's (``reference.py``).
 Runs on SQLite and PostgreSQL, derandomized (the same sequences in every CI run):
 EXAMPLES x STEPS = 1,000 steps per database, 2,000 across CI's two runs, each run aimed
 at 90 s or less. Each example starts from the world the fixture built and is rolled back.
-``LINLI_MODEL_EXAMPLES`` / ``LINLI_MODEL_STEPS`` change the size (a longer hunt), and
-``LINLI_MODEL_SWITCHES=ENABLE_X,…`` turns switches on without editing.
+``LINLI_MODEL_EXAMPLES`` / ``LINLI_MODEL_STEPS`` change the size (a longer hunt).
 
-Operations whose fixes are on other branches of issue 14 are behind the ``ENABLE_*``
-switches below (off here; the lead switches them on after merging). With a switch off
-the machine never takes that path, so it passes before and after the merge.
+Besides what each unit owes and holds, after every step the suspense account holds what
+the model's open anomalies hold, and refunds payable what the model approved and did
+not pay out or cancel (issue 14).
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
-from hypothesis import HealthCheck, Verbosity, settings
+from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -35,55 +35,14 @@ from hypothesis.stateful import (
 
 from linli.billing.models import Bill
 from linli.billing.selectors import owed_by_unit
+from linli.ledger.chart import REFUNDS_PAYABLE, SUSPENSE
+from linli.ledger.selectors import account_balance
 from linli.payments.models import PaymentAnomaly, PaymentOrder, SandboxTrade
 from linli.refunds.models import RefundApplication, RefundPayout
 
 from . import steps
 from .reference import Model
 from .world import World, invariant_violations, month_key, wallet_fen
-
-# --- switches: issue 14 points fixed on other branches ----------------------------------
-
-# Point 4: a refund of part of a bill that still owes something marks it REFUNDED; it can
-# never be paid again. Off: only bills that owe nothing are refunded. On, on main
-# (hypothesis, 25 steps): a future bill part-paid, a refund of part of what was paid on
-# it marks it REFUNDED while it still owes -> a_bill_that_owes_can_be_paid fails.
-ENABLE_PARTIAL_BILL_REFUNDS = False
-# Point 3: a prepaid refund approved while the balance is then spent fails in the worker
-# and stays "approved" silently. Off: a prepaid refund is applied for, approved and paid
-# in one step while the balance covers it. On, on main: online top-up 120 yuan, apply
-# to refund it, offset a bill from the balance, approve, execute -> PaymentError in the
-# worker and the application stays "approved" (not found by hypothesis in 80x25 steps;
-# the sequence was checked by hand through the machine).
-ENABLE_SPENT_PREPAID_REFUNDS = False
-# Point 3: "pay another way" gives up an abnormal channel refund; a later success at the
-# channel is ignored (the owner is refunded twice, one outflow unrecorded). Off: no late
-# channel success. On, on main: pay a future bill online, refund it (channel answers
-# ABNORMAL), pay another way in cash, then the channel refunds too -> the sandbox trade
-# shows 100 yuan refunded that Linli never recorded (checked by hand, as above).
-ENABLE_LATE_CHANNEL_SUCCESS = False
-# Point 6: a run whose prepaid auto-offset paid a bill cannot be reversed. Off: such runs
-# are not reversed (runs with other payments are, and must be refused). On, on main:
-# first_run(prepaid=12000), reverse_run -> BillRunReversalError.
-ENABLE_REVERSE_AFTER_OFFSET = False
-# Point 5: someone who may approve waivers applies their own at once. Off: waivers are
-# asked by a manager (who may not approve) and approved by finance. On, on main:
-# waiver_request by finance -> applied at once, not pending.
-ENABLE_WAIVER_SEPARATION = False
-# Point 1: money received and refunded at the channel (TradeState.REFUNDED) is recorded
-# as a payment and an outside refund, flagged. Off: such a trade must change no bill
-# and no balance (checked) but need not be flagged. On, on main: order_create,
-# notification(refunded_at_channel) -> no anomaly (trade_apply ignores the trade).
-ENABLE_OUTSIDE_REFUND_RECORDED = False
-# Point 6: re-running a committed month records an empty committed run. Off: only the
-# money is checked (no new bill, no new charge). On, on main: first_run(period=0),
-# bill_run(period=0) -> one more BillRun.
-ENABLE_RERUN_RECORDS_NOTHING = False
-
-# To try a switch without editing: LINLI_MODEL_SWITCHES=ENABLE_X,ENABLE_Y pytest …
-for _name in filter(None, os.environ.get("LINLI_MODEL_SWITCHES", "").split(",")):
-    assert _name.startswith("ENABLE_") and _name in globals(), _name
-    globals()[_name] = True
 
 A = RefundApplication.Status
 PERIODS = 4  # this month and the next three
@@ -104,11 +63,20 @@ class MoneyMachine(RuleBasedStateMachine):
         self._watching.__enter__()
         self.dirty = True
         self.m = Model(units=[u.pk for u in self.world.units])
-        self.s = steps.Steps(self.world, self.m, switches=self.switches())
+        self.s = steps.Steps(self.world, self.m)
+        if os.environ.get("LINLI_MODEL_VERBOSE"):  # count the steps taken, per rule
+            for name in [n for n in dir(steps.Steps) if not n.startswith("_")]:
+                if callable(getattr(self.s, name)):
+                    setattr(self.s, name, self._counted(name, getattr(self.s, name)))
 
-    @staticmethod
-    def switches() -> dict[str, bool]:
-        return {name: value for name, value in globals().items() if name.startswith("ENABLE_")}
+    ran: Counter = Counter()
+
+    @classmethod
+    def _counted(cls, name, step):
+        def counted(*args, **kwargs):
+            cls.ran[name] += 1
+            return step(*args, **kwargs)
+        return counted
 
     def teardown(self):
         if os.environ.get("LINLI_MODEL_VERBOSE"):
@@ -165,7 +133,7 @@ class MoneyMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.s.orders))
     @rule(which=st.integers(0, 9),
           how=st.sampled_from(["paid", "paid", "duplicate", "late", "second", "mismatch",
-                               "refunded_at_channel"]))
+                               "mismatch", "refunded_at_channel"]))
     def notification(self, which, how):
         self.s.notification(which, how)
 
@@ -198,14 +166,32 @@ class MoneyMachine(RuleBasedStateMachine):
         self.s.refund_pay(which, outcome)
 
     @precondition(lambda self: self.s.has_app(A.ATTENTION))
-    @rule(which=st.integers(0, 9), another_way=st.booleans())
-    def refund_retry(self, which, another_way):
-        self.s.refund_retry(which, another_way)
+    @rule(which=st.integers(0, 9), how=st.sampled_from(["retry", "another_way", "cancel"]))
+    def refund_retry(self, which, how):
+        self.s.refund_retry(which, how)
 
-    @precondition(lambda self: ENABLE_LATE_CHANNEL_SUCCESS and self.s.has_given_up())
+    @precondition(lambda self: self.s.has_given_up())
     @rule(which=st.integers(0, 9))
     def late_channel_success(self, which):
         self.s.late_channel_success(which)
+
+    # --- anomalies: held money and its refunds ---------------------------------------------
+    @precondition(lambda self: bool(self.m.suspense))
+    @rule(which=st.integers(0, 9), unit=st.integers(0, 9),
+          way=st.sampled_from(["apply_bills", "to_prepaid", "refund", "write_off"]))
+    def anomaly_resolve(self, which, way, unit):
+        self.s.anomaly_resolve(which, way, unit)
+
+    @precondition(lambda self: bool(self.m.order_refunds))
+    @rule(which=st.integers(0, 9), outcome=st.sampled_from(["success", "closed"]))
+    def channel_refund_send(self, which, outcome):
+        self.s.channel_refund_send(which, outcome)
+
+    @precondition(lambda self: bool(self.m.order_refunds))
+    @rule(which=st.integers(0, 9), how=st.sampled_from(["retry", "to_prepaid", "counter"]),
+          unit=st.integers(0, 9))
+    def channel_refund_settle(self, which, how, unit):
+        self.s.channel_refund_settle(which, how, unit)
 
     # --- after every step -----------------------------------------------------------------
     def _watch(self, execute, sql, params, many, context):
@@ -223,9 +209,16 @@ class MoneyMachine(RuleBasedStateMachine):
         self.units_owe_what_the_model_says()
         self.a_bill_that_owes_can_be_paid()
         self.the_channel_refunded_what_linli_recorded()
-        if ENABLE_OUTSIDE_REFUND_RECORDED:
-            for txn in self.s.refunded_at_channel:
-                assert PaymentAnomaly.objects.filter(transaction_id=txn).exists(), txn
+        self.money_in_between_is_the_models()
+        for txn in self.s.refunded_at_channel:  # refunded at the channel: recorded, flagged
+            assert PaymentAnomaly.objects.filter(transaction_id=txn).exists(), txn
+
+    def money_in_between_is_the_models(self):
+        community = self.world.community.pk
+        assert account_balance(account=SUSPENSE, community_id=community) == \
+            sum(self.m.suspense.values())
+        assert account_balance(account=REFUNDS_PAYABLE, community_id=community) == \
+            self.m.refunds_payable(self.s.apps)
 
     def units_owe_what_the_model_says(self):
         owed = owed_by_unit(community_id=self.world.community.pk)
@@ -240,8 +233,9 @@ class MoneyMachine(RuleBasedStateMachine):
 
     def the_channel_refunded_what_linli_recorded(self):
         for trade in SandboxTrade.objects.filter(refunded_fen__gt=0):
-            recorded = sum(RefundPayout.objects.filter(
-                order__out_trade_no=trade.out_trade_no, status=RefundPayout.Status.SUCCESS
+            recorded = sum(RefundPayout.objects.filter(  # paid twice: recorded too
+                order__out_trade_no=trade.out_trade_no,
+                status__in=[RefundPayout.Status.SUCCESS, RefundPayout.Status.LATE_SUCCESS]
             ).values_list("amount_fen", flat=True))
             assert trade.refunded_fen == recorded, trade.out_trade_no
 
@@ -260,9 +254,12 @@ def test_money_after_it_arrives_follows_the_model(world):
     MoneyMachine.TestCase.settings = settings(
         max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, derandomize=True,
         database=None, suppress_health_check=list(HealthCheck), print_blob=False,
+        phases=[p for p in Phase if p != Phase.shrink or not os.environ.get("LINLI_MODEL_NO_SHRINK")],
         verbosity=Verbosity.verbose if os.environ.get("LINLI_MODEL_VERBOSE") else Verbosity.normal)
     try:
         MoneyMachine.TestCase().runTest()
+        if os.environ.get("LINLI_MODEL_VERBOSE"):
+            print(dict(MoneyMachine.ran), sum(MoneyMachine.ran.values()), "steps")
     finally:
         MoneyMachine.world = None
     assert PaymentOrder.objects.count() == 0  # every example was rolled back

@@ -20,11 +20,12 @@ from linli import testing as t
 from linli.billing.models import Bill, BillingSettings
 from linli.billing.selectors import with_balances
 from linli.billing.services import config
-from linli.billing.services.bill_run import bill_run_commit
+from linli.billing.services.bill_run import bill_run_commit, bill_run_offset
 from linli.core.invariants import run_all
 from linli.payments.gateways import gateway_for
 from linli.payments.models import COUNTER_CHANNELS, Channel, PrepaidMovement, PrepaidWallet
 from linli.payments.orders import order_create, trade_apply
+from linli.payments.permissions import RESOLVE_PERMISSION
 from linli.payments.services import payment_record, prepaid_deposit, prepaid_pay_bills
 from linli.payments.tests.helpers import grant, sandbox_account
 from linli.refunds.models import RefundPolicy
@@ -81,6 +82,8 @@ class World:
         for user in (self.cashier, self.clerk, self.manager):
             grant(user, "refunds.add_refundapplication", "refunds.change_refundapplication",
                   "refunds.view_refundapplication")
+        for user in (self.clerk, self.manager, self.second_approver):
+            grant(user, RESOLVE_PERMISSION)
         self.payer = User.objects.create_superuser(key("payer"), "p@example.com", t.PASSWORD)
         self.policy = RefundPolicy.objects.create(community=self.community)
         self.account = sandbox_account(self.community)
@@ -88,8 +91,11 @@ class World:
 
     # --- billing ----------------------------------------------------------------------
     def bill_run(self, period_key: str):
+        """The committed run (None: the month was billed already, nothing recorded)."""
         run, _preview = bill_run_commit(acting_user=self.manager, community_id=self.community.pk,
                                         period_key=period_key, today=timezone.localdate())
+        if run is not None:  # what follows the commit (on_commit; idempotent per unit)
+            bill_run_offset(acting_user=self.manager, run_id=run.pk)
         return run
 
     def open_bills(self, unit, *, limit: int | None = None) -> list[Bill]:
