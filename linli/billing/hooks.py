@@ -7,6 +7,9 @@ bill's state depends on their records, they register a provider here from their
 - ``refunded_fen``: principal refunded (money gone) per bill. A bill's status follows
   what was refunded of it (``billing.services.status``); refunds registers its provider
   in ``refunds/apps.py``.
+- ``refund_claims``: bills with a refund approved and set aside but not yet paid out. A
+  bill run whose bills such a refund claims is not reversed (the reversal would give a
+  prepaid offset back that the refund then pays again).
 """
 
 from __future__ import annotations
@@ -43,3 +46,22 @@ def refunded_fen(bill_ids: Collection[int] | None = None) -> dict[int, int]:
             if fen:
                 totals[bill_id] += fen
     return totals
+
+
+# provider(bill_ids) -> the bill ids among them that a refund claims.
+RefundClaimsProvider = Callable[[Collection[int]], Collection[int]]
+
+_refund_claims_providers: list[RefundClaimsProvider] = []
+
+
+def register_refund_claims(provider: RefundClaimsProvider) -> None:
+    if provider not in _refund_claims_providers:
+        _refund_claims_providers.append(provider)
+
+
+def refund_claims(bill_ids: Collection[int]) -> set[int]:
+    """The bills among ``bill_ids`` that a refund set aside and not yet paid claims."""
+    ids = list(bill_ids)
+    if not ids:
+        return set()
+    return {bill_id for provider in _refund_claims_providers for bill_id in provider(ids)}

@@ -10,9 +10,14 @@ class RefundsConfig(AppConfig):
     def ready(self) -> None:
         # A bill's status follows what was refunded of it: billing asks through its hook.
         # Payments tells Linli's own channel refunds from refunds made outside Linli.
-        from linli.billing.hooks import register_refunded_fen
+        from linli.billing.hooks import register_refund_claims, register_refunded_fen
         from linli.payments.hooks import order_refunds_made_by
-        from linli.refunds.hooks import refunded_fen_by_bill, refunded_fen_for_order
+        from linli.refunds.hooks import (
+            claimed_bill_ids,
+            refunded_fen_by_bill,
+            refunded_fen_for_order,
+        )
 
         register_refunded_fen(refunded_fen_by_bill)
+        register_refund_claims(claimed_bill_ids)
         order_refunds_made_by.register(refunded_fen_for_order)

@@ -29,3 +29,15 @@ def refunded_fen_for_order(order) -> int:
     the channel reports the trade refunded, this much of it was Linli's own doing."""
     return RefundPayout.objects.filter(order=order, status__in=SENT_TO_CHANNEL).aggregate(
         s=Sum("amount_fen"))["s"] or 0
+
+
+# Applications whose money is set aside and not yet paid out.
+SET_ASIDE_UNPAID = (RefundApplication.Status.APPROVED, RefundApplication.Status.PAYING,
+                    RefundApplication.Status.ATTENTION)
+
+
+def claimed_bill_ids(bill_ids: Collection[int]) -> set[int]:
+    """Bills a refund approved (set aside) but not yet paid out claims."""
+    return set(RefundLine.objects.filter(bill_id__in=list(bill_ids),
+                                         application__status__in=SET_ASIDE_UNPAID)
+               .values_list("bill_id", flat=True))

@@ -21,6 +21,7 @@ from linli.payments.models import (
     OrderRefund,
     Payment,
     PaymentAllocation,
+    PaymentReversal,
     PrepaidMovement,
     PrepaidWallet,
 )
@@ -146,6 +147,9 @@ def refundable_for_payment(payment: Payment, *, today: dt.date | None = None,
     # applications hold; automatic refunds of excess come on top.
     remaining = payment.amount_fen - _auto_refunded_fen(payment.pk) - max(
         _payouts_held_fen(payment.pk), payment_applied_fen(payment.pk, exclude_id=exclude_id))
+    taken_back = PaymentReversal.objects.filter(payment_id=payment.pk).exists()
+    if taken_back:  # a reversed run's offset: its money is in the wallet again
+        remaining = 0
     result = Refundable(payment=payment, remaining_fen=max(remaining, 0))
     default = policy_for(payment.community_id, None)
     received_on = timezone.localtime(payment.received_at).date()
@@ -167,7 +171,10 @@ def refundable_for_payment(payment: Payment, *, today: dt.date | None = None,
             option.reason = _("Already applied for or refunded.")
         result.lines.append(option)
     _prepaid_option(result, default, received_on, today, exclude_id)
-    if result.remaining_fen <= 0:
+    if taken_back:
+        result.reason = _("This payment was taken back (its bill run was reversed): its "
+                          "money is in the prepaid balance again.")
+    elif result.remaining_fen <= 0:
         result.reason = _("This payment has been refunded in full (or is being refunded).")
     elif result.max_fen <= 0:
         result.reason = _("Nothing of this payment may be refunded under the refund policy.")

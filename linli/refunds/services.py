@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.money import format_fen
-from linli.payments.models import OrderRefund, Payment
+from linli.payments.models import OrderRefund, Payment, PaymentReversal
 from linli.refunds.booking import SourceGone, reserve
 from linli.refunds.models import (
     APPROVER_RANK,
@@ -298,6 +298,9 @@ def _check_source(application: RefundApplication) -> None:
     """Under the payment's row lock: what approved applications and automatic refunds
     took of the payment, plus this one, stays within what was paid."""
     payment = application.payment
+    if PaymentReversal.objects.filter(payment_id=payment.pk).exists():
+        raise RefundError(_("Refused: this payment was taken back (its bill run was "
+                            "reversed) and its money is in the prepaid balance again."))
     taken = (RefundApplication.objects.filter(payment_id=payment.pk, status__in=SET_ASIDE)
              .exclude(pk=application.pk).aggregate(s=Sum("amount_fen"))["s"] or 0)
     taken += (OrderRefund.objects.filter(payment_id=payment.pk)

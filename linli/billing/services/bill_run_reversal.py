@@ -95,6 +95,8 @@ def reversal_blockers(run: BillRun) -> dict[int, list[str]]:
                    .values_list("bill_id", flat=True))
     for bill_id in hooks.refunded_fen(paid_ids):
         why[bill_id].append(_("refunded"))
+    for bill_id in hooks.refund_claims(paid_ids):
+        why[bill_id].append(_("a refund is approved and waiting to be paid"))
     return dict(why)
 
 
