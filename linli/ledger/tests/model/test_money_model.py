@@ -11,7 +11,7 @@ equal the reference model's (``reference.py``); every `linli check` invariant ho
 after every CHECK_EVERY-th such step and at the end of each example.
 
 Runs on SQLite and PostgreSQL, derandomized (the same sequences in every CI run):
-EXAMPLES x STEPS = 30 x 40 (about 1,100 steps taken) per database. Each example starts from
+EXAMPLES x STEPS = 30 x 40 (984 steps taken) per database. Each example starts from
 the world the fixture built and is rolled back. ``LINLI_MODEL_EXAMPLES`` /
 ``LINLI_MODEL_STEPS`` change the size (a longer hunt), ``LINLI_MODEL_CHECK_EVERY=1``
 runs `linli check` after every step, ``LINLI_MODEL_NO_SHRINK=1`` skips shrinking and
