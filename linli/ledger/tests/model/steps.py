@@ -141,13 +141,6 @@ class Steps:
         run_pk = self.m.runs.get(period)
         if run_pk is None:
             return
-        run_bills = {b.pk for b in self.m.run_bills(run_pk)}
-        if any(a.reserved and not a.done and a.bill in run_bills for a in self.apps):
-            # BUG (reported to the lead): a refund approved (set aside) but not yet paid on
-            # a bill of the run does not block the reversal, which then gives the offset
-            # back to the wallet, and the refund pays the same money to it again.
-            # Not reversed until fixed.
-            return
         run = BillRun.objects.get(pk=run_pk)
         if self.m.reversal_blocked(run_pk, self.apps):
             refused(BillRunReversalError, bill_run_reverse, acting_user=self.w.manager,
@@ -302,13 +295,12 @@ class Steps:
         if not self.payments:
             return
         payment_pk, channel, unit = self.payments[which % len(self.payments)]
-        if payment_pk in self.m.unwound:
-            # BUG (reported to the lead, not fixed here): a run's auto-offset payment taken
-            # back by the run's reversal (PaymentReversal; its money is in the wallet
-            # again) is still offered for a refund of its cancelled bill, approved and paid
-            # back to the wallet: the balance gets the money twice. Excluded until fixed.
-            return
         options = refundable_for_payment(Payment.objects.get(pk=payment_pk))
+        if payment_pk in self.m.unwound:
+            # Taken back by its run's reversal (its money is in the wallet again): nothing
+            # of it may be refunded, or the owner would get the money twice.
+            assert options.remaining_fen == 0 and not any(o.max_fen for o in options.lines)
+            return
         lines = [o for o in options.lines if o.max_fen > 0]
         payment = Payment.objects.get(pk=payment_pk)
         if lines:
@@ -345,8 +337,9 @@ class Steps:
         if (got := self._app(which, A.SUBMITTED)) is None:
             return
         ma, app = got
-        if ma.payment in self.m.unwound:
-            return  # BUG (see refund_apply): the service would approve it; excluded
+        if ma.payment in self.m.unwound:  # applied for before its run was reversed
+            refused(RefundError, self.w.refund_approve, app)
+            return
         # Whoever applied never approves.
         refused(RefundError, refund_services.refund_approve, acting_user=self.w.clerk,
                 application=app)
