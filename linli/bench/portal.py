@@ -110,7 +110,7 @@ def sign_in(user_ids: list[int]) -> list[str]:
     from importlib import import_module
 
     store = import_module(settings.SESSION_ENGINE).SessionStore
-    backend = settings.AUTHENTICATION_BACKENDS[0]
+    backend = settings.AUTHENTICATION_BACKENDS[-1]  # the password backend (first: axes)
     cookies = []
     for user in get_user_model().objects.filter(pk__in=user_ids).order_by("pk"):
         session = store()

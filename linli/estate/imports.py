@@ -332,7 +332,7 @@ def estate_import(
     try:
         with transaction.atomic():
             # One import per community at a time (a no-op lock on SQLite, which has one writer).
-            Community.objects.select_for_update().get(pk=community.pk)
+            Community.objects.select_for_update(no_key=True).get(pk=community.pk)
             plan, errors = _plan(raw, _Estate.load(community))
             if errors:
                 return ImportResult(errors=errors)

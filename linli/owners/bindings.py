@@ -65,7 +65,7 @@ def binding_request_create(*, user: User, community: Community, building: str, r
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        User.objects.select_for_update().get(pk=user.pk)  # one request at a time
+        User.objects.select_for_update(no_key=True).get(pk=user.pk)  # one request at a time
         pending = BindingRequest.objects.filter(user=user, status=BindingRequest.Status.PENDING)
         if pending.count() >= MAX_PENDING:
             raise ValidationError(
@@ -98,7 +98,7 @@ def _check_decider(acting_user, binding: BindingRequest) -> None:
 
 def _lock_pending(acting_user, binding: BindingRequest) -> BindingRequest:
     _check_decider(acting_user, binding)
-    locked = BindingRequest.objects.select_for_update().get(pk=binding.pk)
+    locked = BindingRequest.objects.select_for_update(no_key=True).get(pk=binding.pk)
     if locked.status != BindingRequest.Status.PENDING:
         raise ValidationError(_("This request has already been decided."), code="decided")
     return locked

@@ -131,7 +131,7 @@ def code_verify(*, mobile: str, purpose: str, code: str, user=None,
     now = now or timezone.now()
     refusal = None
     with transaction.atomic():
-        row = (VerificationCode.objects.select_for_update()
+        row = (VerificationCode.objects.select_for_update(no_key=True)
                .filter(mobile=mobile, purpose=purpose).order_by("-created_at", "-id").first())
         if (row is None or row.used_at is not None or row.expires_at <= now
                 or (row.user_id is not None and row.user_id != getattr(user, "pk", None))):

@@ -177,7 +177,7 @@ def owner_sessions_end(*, user: User, session_id: int | None = None,
     ``keep_session_key``): their Django sessions are deleted, so those browsers are
     signed out at their next request."""
     with transaction.atomic():
-        sessions = OwnerSession.objects.select_for_update().filter(user=user,
+        sessions = OwnerSession.objects.select_for_update(no_key=True).filter(user=user,
                                                                    ended_at__isnull=True)
         if session_id is not None:
             sessions = sessions.filter(pk=session_id)
@@ -232,7 +232,7 @@ def owner_phone_change(*, user: User, new_mobile: str, code: str, ip: str | None
     old = user.username
     try:
         with transaction.atomic():
-            locked = User.objects.select_for_update().get(pk=user.pk)
+            locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
             locked.username = mobile
             locked.save(update_fields=["username"])
             audit_record(actor=locked, action=AuditEvent.Action.SECURITY, obj=locked,

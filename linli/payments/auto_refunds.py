@@ -170,7 +170,7 @@ def refund_send(refund_id: int) -> OrderRefund:
 def refund_settle(refund_pk: int, state, *, refund_id_at_gateway: str = "",
                   reason: str = "") -> OrderRefund:
     """What the channel says about a refund (a query or a notification), applied once."""
-    refund = OrderRefund.objects.select_for_update().get(pk=refund_pk)
+    refund = OrderRefund.objects.select_for_update(no_key=True).get(pk=refund_pk)
     if state == RefundState.SUCCESS:
         if refund.status == OrderRefund.Status.SETTLED:
             return _late_success(refund, refund_id_at_gateway)
@@ -246,7 +246,7 @@ def _late_success(refund: OrderRefund, refund_id_at_gateway: str) -> OrderRefund
 
 def _locked_failed(refund: OrderRefund, acting_user) -> OrderRefund:
     require_resolver(acting_user, refund.community_id)
-    locked = OrderRefund.objects.select_for_update().get(pk=refund.pk)
+    locked = OrderRefund.objects.select_for_update(no_key=True).get(pk=refund.pk)
     if locked.status != OrderRefund.Status.FAILED:
         raise ResolutionError(_("Only a refund that failed at the channel can be retried "
                                 "or settled another way."))

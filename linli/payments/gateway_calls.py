@@ -34,7 +34,7 @@ def order_create_at_gateway(order: PaymentOrder) -> None:
             PaymentOrder.objects.filter(pk=order.pk).update(gateway_error=str(exc)[:255])
             return
         with transaction.atomic():
-            locked = PaymentOrder.objects.select_for_update().get(pk=order.pk)
+            locked = PaymentOrder.objects.select_for_update(no_key=True).get(pk=order.pk)
             if locked.status == PaymentOrder.Status.CREATED:
                 order_end(locked, PaymentOrder.Status.FAILED, error=str(exc))
         return

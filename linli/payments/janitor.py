@@ -127,7 +127,7 @@ def _settle_pending(order: PaymentOrder, now: dt.datetime, report: JanitorReport
     if closed.state != TradeState.CLOSED:
         raise GatewayError("CLOSE_UNCONFIRMED", f"close answered {closed.state}")
     with transaction.atomic():
-        locked = PaymentOrder.objects.select_for_update().get(pk=order.pk)
+        locked = PaymentOrder.objects.select_for_update(no_key=True).get(pk=order.pk)
         if locked.status == PaymentOrder.Status.PENDING:
             order_end(locked, PaymentOrder.Status.EXPIRED)
             report.expired += 1
@@ -142,7 +142,7 @@ def _settle_stuck(order: PaymentOrder, report: JanitorReport) -> None:
         _apply(order, status, report, "query")
         return
     with transaction.atomic():
-        locked = PaymentOrder.objects.select_for_update().get(pk=order.pk)
+        locked = PaymentOrder.objects.select_for_update(no_key=True).get(pk=order.pk)
         if locked.status == PaymentOrder.Status.CREATED:
             order_end(locked, PaymentOrder.Status.FAILED,
                        error=locked.gateway_error or "no gateway order after 5 minutes")

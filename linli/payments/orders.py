@@ -170,8 +170,8 @@ def _order_insert(*, payer, channel, mode, key, digest, unit, bill_ids, client_i
     # Older open orders holding these bills: lock them first (lock order), then the bills.
     older_ids = sorted(set(PaymentOrderBill.objects.filter(bill_id__in=bill_ids, open=True)
                            .values_list("order_id", flat=True)))
-    older = list(PaymentOrder.objects.select_for_update().filter(pk__in=older_ids).order_by("pk"))
-    list(Bill.objects.select_for_update().filter(pk__in=bill_ids).order_by("pk"))
+    older = list(PaymentOrder.objects.select_for_update(no_key=True).filter(pk__in=older_ids).order_by("pk"))
+    list(Bill.objects.select_for_update(no_key=True).filter(pk__in=bill_ids).order_by("pk"))
     bills = list(with_balances(Bill.objects.filter(pk__in=bill_ids)).order_by("pk"))
     if len(bills) != len(bill_ids):
         raise OrderError(_("Some of these bills do not exist."))
@@ -269,7 +269,7 @@ def _order_description(bill: Bill, n: int) -> str:
 @transaction.atomic
 def order_cancel(order: PaymentOrder, *, acting_user=None) -> PaymentOrder:
     """Close an open order here; the janitor closes it at the gateway."""
-    locked = PaymentOrder.objects.select_for_update().get(pk=order.pk)
+    locked = PaymentOrder.objects.select_for_update(no_key=True).get(pk=order.pk)
     if locked.is_open:
         order_end(locked, PaymentOrder.Status.CLOSED, close_at_gateway=True)
         audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=locked,

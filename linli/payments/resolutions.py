@@ -79,7 +79,7 @@ def anomaly_resolve(*, acting_user, anomaly: PaymentAnomaly, resolution: str, re
     person waits for another's approval (the same call, by someone else)."""
     reason = require_reason(reason)
     require_resolver(acting_user, anomaly.community_id)
-    locked = PaymentAnomaly.objects.select_for_update().get(pk=anomaly.pk)
+    locked = PaymentAnomaly.objects.select_for_update(no_key=True).get(pk=anomaly.pk)
     if resolution not in resolutions_for(locked):
         raise ResolutionError(_("This anomaly cannot be resolved that way (any more)."))
     if resolution == R.WRITE_OFF:

@@ -205,7 +205,7 @@ def prepaid_move(*, unit: Unit, delta_fen: int, kind: str, payment: Payment | No
     wallet, _created = PrepaidWallet.objects.get_or_create(
         unit=unit, defaults={"community_id": unit.community_id}
     )
-    wallet = PrepaidWallet.objects.select_for_update().get(pk=wallet.pk)
+    wallet = PrepaidWallet.objects.select_for_update(no_key=True).get(pk=wallet.pk)
     if wallet.balance_fen + delta_fen < 0:
         raise PaymentError(_("The prepaid balance is not enough."))
     PrepaidWallet.objects.filter(pk=wallet.pk).update(balance_fen=F("balance_fen") + delta_fen)
@@ -240,7 +240,7 @@ def prepaid_pay_bills(*, acting_user, unit: Unit, bill_ids: list[int], idempoten
     before its balance is read, so two of these at once each pay what is really left.
     Lock order everywhere: bills (by id), then the wallet."""
     lock_bills(bill_ids)
-    wallet = PrepaidWallet.objects.select_for_update().filter(unit=unit).first()
+    wallet = PrepaidWallet.objects.select_for_update(no_key=True).filter(unit=unit).first()
     if wallet is None or wallet.balance_fen <= 0:
         return None
     bills = list(with_balances(Bill.objects.filter(pk__in=bill_ids)))

@@ -83,7 +83,7 @@ def trade_apply(account: MerchantAccount, trade: TradeStatus, *, source: str,
     if not trade.transaction_id:
         raise GatewayError("BAD_TRADE", "a paid trade without transaction id")
     with transaction.atomic():
-        order = (PaymentOrder.objects.select_for_update(of=("self",)).select_related("unit")
+        order = (PaymentOrder.objects.select_for_update(no_key=True, of=("self",)).select_related("unit")
                  .filter(out_trade_no=trade.out_trade_no, account=account).first())
         amount_fen = _trade_amount(trade, order)
         if order is not None:

@@ -50,7 +50,7 @@ def receipt_issue(payment: Payment) -> Receipt:
 def _next_serial(community_id: int, year: int) -> int:
     """Take the next number under the sequence row's lock (held to the end of the
     caller's transaction, so concurrent payments of one community queue here)."""
-    seq = (ReceiptSequence.objects.select_for_update()
+    seq = (ReceiptSequence.objects.select_for_update(no_key=True)
            .filter(community_id=community_id, year=year).first())
     if seq is None:
         try:
@@ -58,7 +58,7 @@ def _next_serial(community_id: int, year: int) -> int:
                 ReceiptSequence.objects.create(community_id=community_id, year=year)
         except IntegrityError:
             pass
-        seq = ReceiptSequence.objects.select_for_update().get(community_id=community_id,
+        seq = ReceiptSequence.objects.select_for_update(no_key=True).get(community_id=community_id,
                                                                year=year)
     ReceiptSequence.objects.filter(pk=seq.pk).update(last_serial=F("last_serial") + 1)
     return seq.last_serial + 1

@@ -87,7 +87,7 @@ def reserve(application: RefundApplication, *, acting_user=None) -> None:
     lines = list(application.lines.select_related("bill__fee_item").order_by("id"))
     prepaid_fen = sum(line.amount_fen for line in lines if line.basis == RefundLine.Basis.PREPAID)
     if prepaid_fen:
-        wallet = (PrepaidWallet.objects.select_for_update()
+        wallet = (PrepaidWallet.objects.select_for_update(no_key=True)
                   .filter(unit_id=application.unit_id).first())
         balance = wallet.balance_fen if wallet else 0
         if balance < prepaid_fen:
@@ -211,7 +211,7 @@ def format_voucher_number(year: int, serial: int) -> str:
 def _next_serial(community_id: int, year: int) -> int:
     """The next number under the sequence row's lock (held to the end of the caller's
     transaction: no gap, no duplicate)."""
-    seq = (RefundVoucherSequence.objects.select_for_update()
+    seq = (RefundVoucherSequence.objects.select_for_update(no_key=True)
            .filter(community_id=community_id, year=year).first())
     if seq is None:
         try:
@@ -219,7 +219,7 @@ def _next_serial(community_id: int, year: int) -> int:
                 RefundVoucherSequence.objects.create(community_id=community_id, year=year)
         except IntegrityError:
             pass
-        seq = RefundVoucherSequence.objects.select_for_update().get(
+        seq = RefundVoucherSequence.objects.select_for_update(no_key=True).get(
             community_id=community_id, year=year)
     RefundVoucherSequence.objects.filter(pk=seq.pk).update(last_serial=F("last_serial") + 1)
     return seq.last_serial + 1

@@ -43,7 +43,7 @@ def _locked(acting_user, duplicate: DuplicateRefund, *statuses) -> DuplicateRefu
     if not (_is_staff(acting_user) and acting_user.has_perm(PERMISSION)
             and duplicate.community_id in community_ids_for(acting_user)):
         raise RefundError(_("You may not resolve this refund paid twice."))
-    locked = (DuplicateRefund.objects.select_for_update().select_related("unit", "payout")
+    locked = (DuplicateRefund.objects.select_for_update(no_key=True, of=("self",)).select_related("unit", "payout")
               .get(pk=duplicate.pk))
     if locked.status not in (statuses or DuplicateRefund.OPEN_STATUSES):
         raise RefundError(_("This refund paid twice is already resolved."))
@@ -91,7 +91,7 @@ def duplicate_recover(*, acting_user, duplicate: DuplicateRefund, channel: str,
 def duplicate_from_prepaid(*, acting_user, duplicate: DuplicateRefund) -> DuplicateRefund:
     """Take what the owner owes back from the unit's prepaid balance (all of it)."""
     duplicate = _locked(acting_user, duplicate)
-    wallet = PrepaidWallet.objects.select_for_update().filter(unit_id=duplicate.unit_id).first()
+    wallet = PrepaidWallet.objects.select_for_update(no_key=True).filter(unit_id=duplicate.unit_id).first()
     balance = wallet.balance_fen if wallet else 0
     if balance < duplicate.amount_fen:
         raise RefundError(_("The prepaid balance is %(balance)s, less than the %(amount)s "

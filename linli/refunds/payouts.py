@@ -99,7 +99,7 @@ def _reason_of(exc: Exception) -> str:
 @transaction.atomic
 def _fail_visibly(application_id: int, reason: str, *, wanted) -> None:
     """The refund cannot go on by itself: staff see why (never retried silently)."""
-    application = RefundApplication.objects.select_for_update().get(pk=application_id)
+    application = RefundApplication.objects.select_for_update(no_key=True).get(pk=application_id)
     if application.status != wanted:
         return
     application.status, application.attention_reason = A.ATTENTION, reason[:255]
@@ -112,8 +112,8 @@ def _fail_visibly(application_id: int, reason: str, *, wanted) -> None:
 @transaction.atomic
 def _payout_create(application_id: int, *, retry: bool = False) -> RefundPayout | None:
     application = RefundApplication.objects.get(pk=application_id)
-    payment = Payment.objects.select_for_update().get(pk=application.payment_id)
-    application = RefundApplication.objects.select_for_update().get(pk=application_id)
+    payment = Payment.objects.select_for_update(no_key=True).get(pk=application.payment_id)
+    application = RefundApplication.objects.select_for_update(no_key=True).get(pk=application_id)
     wanted = (A.ATTENTION,) if retry else (A.APPROVED,)
     if application.status not in wanted:
         return application.payouts.filter(status__in=RefundPayout.HOLDING).first()
@@ -197,9 +197,9 @@ def payout_settle(payout_id: int, result: RefundStatus, *, source: str = "") -> 
     with transaction.atomic():
         # Lock order (booking.LOCK_ORDER): payment, application, payout (then bills, wallet).
         known = RefundPayout.objects.values("payment_id", "application_id").get(pk=payout_id)
-        Payment.objects.select_for_update().filter(pk=known["payment_id"]).first()
-        RefundApplication.objects.select_for_update().filter(pk=known["application_id"]).first()
-        payout = RefundPayout.objects.select_for_update().get(pk=payout_id)
+        Payment.objects.select_for_update(no_key=True).filter(pk=known["payment_id"]).first()
+        RefundApplication.objects.select_for_update(no_key=True).filter(pk=known["application_id"]).first()
+        payout = RefundPayout.objects.select_for_update(no_key=True).get(pk=payout_id)
         state = result.state
         if state == RefundState.SUCCESS and payout.status in (S.FAILED, S.ABANDONED):
             return _late_success(payout, result)
@@ -307,11 +307,11 @@ def refund_retry(*, acting_user, application: RefundApplication) -> RefundPayout
 
 @transaction.atomic
 def _retry_target(application: RefundApplication) -> RefundPayout | None:
-    payment = Payment.objects.select_for_update().get(pk=application.payment_id)
-    locked = RefundApplication.objects.select_for_update().get(pk=application.pk)
+    payment = Payment.objects.select_for_update(no_key=True).get(pk=application.payment_id)
+    locked = RefundApplication.objects.select_for_update(no_key=True).get(pk=application.pk)
     if locked.status != A.ATTENTION:
         raise RefundError(_("Only a refund that needs staff can be retried."))
-    payouts = locked.payouts.select_for_update().order_by("-id")
+    payouts = locked.payouts.select_for_update(no_key=True).order_by("-id")
     live = payouts.filter(status__in=RefundPayout.HOLDING).first()
     if live is not None:
         return live  # abnormal (or still pending): ask again, same number
@@ -337,15 +337,15 @@ def refund_record_counter(*, acting_user, application: RefundApplication, channe
     _check_staff(acting_user, application, "refunds.change_refundapplication")
     if channel not in COUNTER_PAYOUT_CHANNELS:
         raise RefundError(_("Pay a refund out in cash or by bank transfer."))
-    payment = Payment.objects.select_for_update().get(pk=application.payment_id)
-    application = RefundApplication.objects.select_for_update().get(pk=application.pk)
+    payment = Payment.objects.select_for_update(no_key=True).get(pk=application.payment_id)
+    application = RefundApplication.objects.select_for_update(no_key=True).get(pk=application.pk)
     online = payment.channel not in COUNTER_CHANNELS
     if online and application.status != A.ATTENTION:
         raise RefundError(_("An online payment is refunded through its gateway; pay another "
                             "way only when that failed."))
     if not online and application.status not in (A.APPROVED, A.ATTENTION):
         raise RefundError(_("This application is not approved for paying out."))
-    stuck = application.payouts.select_for_update().filter(status__in=RefundPayout.HOLDING)
+    stuck = application.payouts.select_for_update(no_key=True).filter(status__in=RefundPayout.HOLDING)
     if stuck.filter(status__in=[S.PROCESSING, S.SUCCESS]).exists():
         raise RefundError(_("The gateway is still processing this refund."))
     for carried in stuck.filter(status__in=[S.ABNORMAL, S.PENDING]):
@@ -385,8 +385,8 @@ def refund_cancel(*, acting_user, application: RefundApplication,
     reason = (reason or "").strip()
     if not reason:
         raise RefundError(_("Say why the refund is cancelled."))
-    Payment.objects.select_for_update().filter(pk=application.payment_id).first()
-    application = (RefundApplication.objects.select_for_update().select_related("payment", "unit")
+    Payment.objects.select_for_update(no_key=True).filter(pk=application.payment_id).first()
+    application = (RefundApplication.objects.select_for_update(no_key=True, of=("self",)).select_related("payment", "unit")
                    .get(pk=application.pk))
     if not cancellable(application):
         raise RefundError(_("Only a refund that needs staff, with nothing in progress at the "

@@ -125,7 +125,8 @@ def refund_apply(*, acting_user, payment: Payment, reason: str,
     for value in (*lines.values(), prepaid_fen):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise RefundError(_("Amounts are whole fen, more than zero."))
-    payment = Payment.objects.select_for_update().select_related("unit").get(pk=payment.pk)
+    payment = (Payment.objects.select_for_update(no_key=True, of=("self",)).select_related("unit")
+               .get(pk=payment.pk))
     if not can_apply(acting_user, payment):
         raise RefundError(_("You may not apply for a refund of this payment."))
     options = refundable_for_payment(payment, today=today)
@@ -195,8 +196,8 @@ def _user(user):
 
 
 def _locked(application: RefundApplication) -> RefundApplication:
-    Payment.objects.select_for_update().filter(pk=application.payment_id).first()
-    return RefundApplication.objects.select_for_update().get(pk=application.pk)
+    Payment.objects.select_for_update(no_key=True).filter(pk=application.payment_id).first()
+    return RefundApplication.objects.select_for_update(no_key=True).get(pk=application.pk)
 
 
 @transaction.atomic

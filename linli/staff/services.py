@@ -99,7 +99,7 @@ def staff_member_update(
     when given, their name, mobile, whether the login is active, and the password."""
     _check_role(role)
     communities = _check_communities(member.company, communities)
-    member = StaffMember.objects.select_for_update().select_related("user").get(pk=member.pk)
+    member = StaffMember.objects.select_for_update(no_key=True).select_related("user").get(pk=member.pk)
     before = _member_state(member)
     member.role = role
     if display_name is not None:

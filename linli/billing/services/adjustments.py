@@ -119,7 +119,7 @@ def bill_adjustment_decide(*, acting_user, adjustment: BillAdjustment, approve: 
                            note: str = "") -> BillAdjustment:
     if not acting_user.has_perm(APPROVE_PERMISSION):
         raise PermissionDenied(_("You may not approve adjustments."))
-    adjustment = BillAdjustment.objects.select_for_update().get(pk=adjustment.pk)
+    adjustment = BillAdjustment.objects.select_for_update(no_key=True).get(pk=adjustment.pk)
     if adjustment.status != BillAdjustment.Status.PENDING:
         return adjustment
     lock_bills([adjustment.bill_id])

@@ -300,7 +300,7 @@ def lock_runs(community_id: int) -> BillingSettings:
     """One run per community at a time: lock its billing settings row (created if
     missing). Meter readings take the same lock (``meters.lock_billing``)."""
     settings, _created = BillingSettings.objects.get_or_create(community_id=community_id)
-    return BillingSettings.objects.select_for_update().get(pk=settings.pk)
+    return BillingSettings.objects.select_for_update(no_key=True).get(pk=settings.pk)
 
 
 def _is_unique_violation(exc: IntegrityError) -> bool:

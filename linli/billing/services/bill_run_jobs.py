@@ -53,14 +53,14 @@ def bill_run_job_execute(*, job_id: int, last_attempt: bool = True) -> BillRunJo
     period no longer allowed) fails the job for good; any other error is raised for
     the queue to retry, and fails the job on the last attempt."""
     with transaction.atomic():
-        job = BillRunJob.objects.select_for_update().get(pk=job_id)
+        job = BillRunJob.objects.select_for_update(no_key=True).get(pk=job_id)
         if job.finished:
             return job
         job.status, job.started_at, job.attempts = Status.RUNNING, timezone.now(), job.attempts + 1
         job.save(update_fields=["status", "started_at", "attempts"])
     try:
         with transaction.atomic():
-            job = BillRunJob.objects.select_for_update().get(pk=job_id)
+            job = BillRunJob.objects.select_for_update(no_key=True).get(pk=job_id)
             if job.finished:  # another attempt finished it while this one waited
                 return job
             run, _preview = bill_run_commit(
@@ -82,7 +82,7 @@ def bill_run_job_execute(*, job_id: int, last_attempt: bool = True) -> BillRunJo
 
 def _settle(job_id: int, status: str, error: str) -> BillRunJob:
     with transaction.atomic():
-        job = BillRunJob.objects.select_for_update().get(pk=job_id)
+        job = BillRunJob.objects.select_for_update(no_key=True).get(pk=job_id)
         if job.finished:
             return job
         job.status, job.error = status, error[:2000]

@@ -44,7 +44,7 @@ def bill_run_reverse(*, acting_user, run: BillRun, reason: str) -> BillRun:
     """Cancel every bill of a run and post the mirror of its entries, unwinding its
     prepaid offsets first — unless a person paid, adjusted or refunded one of its bills
     (``BillRunReversalError`` names them)."""
-    run = BillRun.objects.select_for_update().get(pk=run.pk)
+    run = BillRun.objects.select_for_update(no_key=True).get(pk=run.pk)
     if run.status == BillRun.Status.REVERSED:
         return run
     bills = Bill.objects.filter(bill_run=run)
@@ -124,5 +124,5 @@ def refusal_text(blockers: dict[int, list[str]]) -> str:
 def _lock_in_id_order(bills) -> int:
     """Row-lock ``bills`` in id order, the order payments lock them in
     (``status.lock_bills``), streaming rather than loading a large run's bills."""
-    locking = bills.select_for_update().order_by("pk").values_list("pk", flat=True)
+    locking = bills.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True)
     return sum(1 for _pk in locking.iterator(chunk_size=BATCH))

@@ -118,7 +118,7 @@ def _covers_same(a: Binding, b: Binding, community_id: int) -> bool:
 
 def _lock_fee_item(fee_item_id: int) -> None:
     """Overlap checks of one fee item run one at a time."""
-    FeeItem.objects.select_for_update().get(pk=fee_item_id)
+    FeeItem.objects.select_for_update(no_key=True).get(pk=fee_item_id)
 
 
 @transaction.atomic

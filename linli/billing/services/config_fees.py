@@ -70,7 +70,7 @@ def fee_item_create(*, acting_user, community, name: str, category: str, active:
 @transaction.atomic
 def fee_item_update(*, acting_user, fee_item: FeeItem, **changes) -> FeeItem:
     """Change any of ``FEE_ITEM_FIELDS``; a fee item never moves to another community."""
-    item = FeeItem.objects.select_for_update().get(pk=fee_item.pk)
+    item = FeeItem.objects.select_for_update(no_key=True).get(pk=fee_item.pk)
     return _update(acting_user, item, changes, FEE_ITEM_FIELDS, fee_item_validate,
                    item.community_id)
 
@@ -180,7 +180,7 @@ def standard_create(*, acting_user, fee_item: FeeItem, name: str, method: str,
 def standard_update(*, acting_user, standard: ChargeStandard, **changes) -> ChargeStandard:
     """Change any of ``STANDARD_FIELDS``. Issued bills keep what they charged: each copied
     its price, quantity and late-fee rule when it was issued."""
-    stored = ChargeStandard.objects.select_for_update().select_related("fee_item").get(
+    stored = ChargeStandard.objects.select_for_update(no_key=True).select_related("fee_item").get(
         pk=standard.pk
     )
     return _update(acting_user, stored, changes, STANDARD_FIELDS, standard_validate,

@@ -145,7 +145,7 @@ def _lock_billing(community_id: int) -> None:
     """Bill runs lock this row for their whole run: a price or binding never changes under
     a run that is reading it."""
     settings, _created = BillingSettings.objects.get_or_create(community_id=community_id)
-    BillingSettings.objects.select_for_update().get(pk=settings.pk)
+    BillingSettings.objects.select_for_update(no_key=True).get(pk=settings.pk)
 
 
 @transaction.atomic

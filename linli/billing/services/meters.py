@@ -259,7 +259,7 @@ def meter_history(meter: Meter) -> list[KnownReading]:
 def lock_billing(community_id: int) -> None:
     """The lock ``bill_run_commit`` holds while it issues bills (taken the same way)."""
     settings_row, _created = BillingSettings.objects.get_or_create(community_id=community_id)
-    BillingSettings.objects.select_for_update().get(pk=settings_row.pk)
+    BillingSettings.objects.select_for_update(no_key=True).get(pk=settings_row.pk)
 
 
 def reading_plan(

@@ -87,7 +87,7 @@ def bill_issue_one_off(*, acting_user, standard: ChargeStandard, unit_ids, reaso
     if line.amount_fen <= 0:
         raise ValidationError(_("The amount must be more than zero."))
     settings, _created = BillingSettings.objects.get_or_create(community_id=community_id)
-    settings = BillingSettings.objects.select_for_update().get(pk=settings.pk)
+    settings = BillingSettings.objects.select_for_update(no_key=True).get(pk=settings.pk)
     event = audit_record(
         actor=acting_user, action=Action.ACTION, obj=standard, community_id=community_id,
         summary=f"one-off charge: {len(units)} × {line.amount_fen} fen: {reason}",

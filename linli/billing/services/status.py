@@ -81,4 +81,4 @@ def lock_bills(bill_ids) -> list[Bill]:
     """Lock bills in id order — the one lock order of every money path: bills by id,
     then the unit's prepaid wallet (``payments.services``), so two payers never
     deadlock."""
-    return list(Bill.objects.select_for_update().filter(pk__in=bill_ids).order_by("pk"))
+    return list(Bill.objects.select_for_update(no_key=True).filter(pk__in=bill_ids).order_by("pk"))

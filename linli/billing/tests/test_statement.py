@@ -388,6 +388,7 @@ def test_statement_page_queries_do_not_grow_with_its_rows(story, viewer, client,
         clock.set(at(11, day))
         prepaid_deposit(acting_user=story["cashier"], unit=story["unit"], amount_fen=100,
                         channel=Channel.CASH, idempotency_key=f"more-{day}")
+    client.force_login(viewer)  # days later: the idle staff session has ended meanwhile
     with CaptureQueriesContext(connection) as after:
         response = client.get(url)
     assert len(response.context["statement_table"]["rows"]) == 11

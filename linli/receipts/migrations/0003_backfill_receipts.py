@@ -75,7 +75,7 @@ def forwards(apps, schema_editor):
     now = timezone.now()
     year = timezone.localtime(now).year
     for payment in missing.iterator():
-        seq, _created = ReceiptSequence.objects.select_for_update().get_or_create(
+        seq, _created = ReceiptSequence.objects.select_for_update(no_key=True).get_or_create(
             community_id=payment.community_id, year=year)
         seq.last_serial += 1
         seq.save(update_fields=["last_serial"])

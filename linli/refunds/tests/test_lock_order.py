@@ -46,7 +46,7 @@ def _locked_tables(queries) -> list[str]:
     order = []
     for query in queries:
         sql = query["sql"]
-        if "FOR UPDATE" not in sql:
+        if "FOR UPDATE" not in sql and "FOR NO KEY UPDATE" not in sql:
             continue
         table = sql.split(" FROM ", 1)[1].split()[0].strip('"')
         if not order or order[-1] != table:

@@ -46,7 +46,7 @@ def test_the_cash_refund_is_a_line_and_the_cash_total_is_net(shift, client):
     assert page.status_code == 200
     rows = page.context["rows"]
     assert rows[1][1] == payout.voucher.number and rows[1][5] == "-¥75.50"
-    assert "refund" in rows[1][4]
+    assert "退款" in rows[1][4]
     assert page.context["channels"] == [(str(Channel.CASH.label), 2, "¥124.50")]
     assert page.context["grand_total"] == "¥124.50"
     assert page.context["cash"] == {"in": "¥200.00", "out": "¥75.50", "net": "¥124.50"}

@@ -79,7 +79,7 @@ class SandboxGateway:
     def _trade(self, out_trade_no: str, *, lock: bool = False):
         from linli.payments.models import SandboxTrade
 
-        qs = SandboxTrade.objects.select_for_update() if lock else SandboxTrade.objects
+        qs = SandboxTrade.objects.select_for_update(no_key=True) if lock else SandboxTrade.objects
         return qs.filter(out_trade_no=out_trade_no).first()
 
     def _status(self, trade) -> TradeStatus:
