@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from linli.money import MoneyError, parse_yuan
 from linli.payments.models import Payment
 from linli.payments.orders import payer_unit_ids
-from linli.portal.auth import owner_required
+from linli.owners.access import owner_required
 from linli.refunds.models import RefundApplication, RefundVoucher
 from linli.refunds.pdf import voucher_pdf
 from linli.refunds.selectors import policy_for, policy_text, refundable_for_payment
