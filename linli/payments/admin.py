@@ -32,6 +32,7 @@ from linli.console.html import when as _when
 from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin
 from linli.money import format_fen
 from linli.payments import admin_exceptions  # noqa: F401  (registers its pages)
+from linli.payments.hooks import receipt_link
 from linli.payments.models import (
     CommunityPaymentSettings,
     GatewayNotification,
@@ -42,7 +43,6 @@ from linli.payments.models import (
     PrepaidMovement,
     PrepaidWallet,
 )
-from linli.receipts.selectors import receipt_pdf_link
 from linli.staff.models import Role
 
 
@@ -92,7 +92,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("receipt"))
     def receipt_pdf(self, obj):
-        return receipt_pdf_link(obj)
+        return receipt_link(obj)
 
     @admin.display(description=_("refund"))
     def refund_link(self, obj):

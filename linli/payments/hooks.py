@@ -10,6 +10,9 @@ Linli when a channel reports a trade refunded. Register once, in ``AppConfig.rea
     from linli.payments.hooks import order_refunds_made_by
 
     order_refunds_made_by.register(payout_fen_for_order)
+
+``receipt_link``: a function ``(payment) -> str`` giving the HTML link to the payment's
+receipt on its console page (the receipts app registers it; "—" while none is).
 """
 
 from __future__ import annotations
@@ -38,4 +41,21 @@ class Registry:
         return sum(int(function(*args, **kwargs)) for function in self._functions)
 
 
+class Slot:
+    """One function another app provides; a default answers until it registers."""
+
+    def __init__(self, name: str, default: Callable) -> None:
+        self.name = name
+        self._default = default
+        self._function: Callable | None = None
+
+    def register(self, function: Callable) -> Callable:
+        self._function = function
+        return function
+
+    def __call__(self, *args, **kwargs):
+        return (self._function or self._default)(*args, **kwargs)
+
+
 order_refunds_made_by = Registry("order_refunds_made_by")
+receipt_link = Slot("receipt_link", lambda payment: "—")
