@@ -27,6 +27,7 @@ from linli.payments.models.online import (
     GatewayNotification,
     GatewayTransaction,
     MerchantAccount,
+    NotificationDropTally,
     PaymentOrder,
     PaymentOrderBill,
     SandboxTrade,
@@ -34,7 +35,7 @@ from linli.payments.models.online import (
 
 __all__ = [
     "CHANNEL_ACCOUNT", "COUNTER_CHANNELS", "Channel", "CommunityPaymentSettings",
-    "GatewayNotification", "GatewayTransaction", "MerchantAccount", "OrderRefund",
-    "OutsideRefund", "Payment", "PaymentAllocation", "PaymentAnomaly", "PaymentOrder",
+    "GatewayNotification", "GatewayTransaction", "MerchantAccount", "NotificationDropTally",
+    "OrderRefund", "OutsideRefund", "Payment", "PaymentAllocation", "PaymentAnomaly", "PaymentOrder",
     "PaymentOrderBill", "PaymentReversal", "PrepaidMovement", "PrepaidWallet", "SandboxTrade",
 ]
