@@ -289,7 +289,7 @@ class GatewayNotificationAdmin(ReadOnlyAdmin):
     base_fields = ["channel", "account", "community", "received", "remote_addr", "outcome",
                    "error", "out_trade_no", "transaction_id", "size", "body_sha256",
                    "body_truncated"]
-    readonly_fields = [*base_fields, "received", "size", "headers", "body"]
+    readonly_fields = [*base_fields, "headers", "body"]
 
     def get_fields(self, request, obj=None):
         if may_see_raw(request.user):
