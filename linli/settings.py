@@ -61,6 +61,16 @@ LINLI_PUBLIC_URL = os.environ.get("LINLI_PUBLIC_URL", "").rstrip("/")
 LINLI_TRUSTED_PROXY_COUNT = int(os.environ.get("LINLI_TRUSTED_PROXY_COUNT") or 0)
 # The sandbox payment channel (模拟支付, not real money): the demo and the tests only.
 LINLI_SANDBOX_PAYMENTS = _env_flag("LINLI_DEMO") or _env_flag("LINLI_SANDBOX_PAYMENTS")
+# Payment notification endpoints (payments.notify_limits): the largest body read (WeChat
+# and Alipay send a few KB); how much of a rejected delivery is kept, for how many days;
+# how many rejected deliveries one sender may have stored per window (more are answered
+# and counted, not stored).
+LINLI_NOTIFY_MAX_BYTES = 64 * 1024
+LINLI_NOTIFY_REJECTED_KEEP_BYTES = 2048
+LINLI_NOTIFY_REJECTED_RETENTION_DAYS = int(
+    os.environ.get("LINLI_NOTIFY_REJECTED_RETENTION_DAYS") or 30)
+LINLI_NOTIFY_REJECTS_PER_IP = int(os.environ.get("LINLI_NOTIFY_REJECTS_PER_IP") or 20)
+LINLI_NOTIFY_REJECT_WINDOW_MINUTES = 10
 CSRF_TRUSTED_ORIGINS = [
     o for o in os.environ.get("LINLI_CSRF_TRUSTED_ORIGINS", "").split(",") if o
 ]

@@ -44,6 +44,7 @@ GROUPS = [
         (_("Prepaid movements"), "swap_vert", "admin:payments_prepaidmovement_changelist", "payments.view_prepaidmovement"),
         (_("Payment anomalies"), "report", "admin:payments_paymentanomaly_changelist", "payments.view_paymentanomaly"),
         (_("Gateway notifications"), "notifications", "admin:payments_gatewaynotification_changelist", "payments.view_gatewaynotification"),
+        (_("Unstored rejected notifications"), "block", "admin:payments_notificationdroptally_changelist", "payments.view_notificationdroptally"),
         (_("Automatic refunds"), "undo", "admin:payments_orderrefund_changelist", "payments.view_orderrefund"),
         (_("Merchant accounts"), "store", "admin:payments_merchantaccount_changelist", "payments.view_merchantaccount"),
         (_("Payment settings"), "tune", "admin:payments_communitypaymentsettings_changelist", "payments.view_communitypaymentsettings"),

@@ -37,6 +37,7 @@ from linli.payments.models import (
     CommunityPaymentSettings,
     GatewayNotification,
     MerchantAccount,
+    NotificationDropTally,
     Payment,
     PaymentAllocation,
     PaymentOrder,
@@ -275,15 +276,20 @@ def may_see_raw(user) -> bool:
 
 @admin.register(GatewayNotification)
 class GatewayNotificationAdmin(ReadOnlyAdmin):
+    """Every delivery to a notification endpoint: verified ones whole, rejected ones
+    (outcome "rejected": filter by outcome) truncated, with size, hash, sender and
+    reason, until they are pruned (``payments.notify_limits``)."""
+
     list_display = ["id", "received", "community", "channel", "outcome", "out_trade_no",
-                    "transaction_id", "error"]
+                    "transaction_id", "error", "remote_addr", "size"]
     list_filter = ["community", ("outcome", ChoicesDropdownFilter),
                    ("channel", ChoicesDropdownFilter)]
-    search_fields = ["out_trade_no", "transaction_id", "error"]
+    search_fields = ["out_trade_no", "transaction_id", "error", "remote_addr"]
     list_select_related = ["community"]
     base_fields = ["channel", "account", "community", "received", "remote_addr", "outcome",
-                   "error", "out_trade_no", "transaction_id"]
-    readonly_fields = [*base_fields, "received", "headers", "body"]
+                   "error", "out_trade_no", "transaction_id", "size", "body_sha256",
+                   "body_truncated"]
+    readonly_fields = [*base_fields, "headers", "body"]
 
     def get_fields(self, request, obj=None):
         if may_see_raw(request.user):
@@ -293,6 +299,31 @@ class GatewayNotificationAdmin(ReadOnlyAdmin):
     @admin.display(description=_("received"), ordering="received_at")
     def received(self, obj):
         return _when(obj.received_at)
+
+    @admin.display(description=_("body size (bytes)"), ordering="body_size")
+    def size(self, obj):
+        return "—" if obj.body_size is None else f"{obj.body_size:,}"
+
+
+@admin.register(NotificationDropTally)
+class NotificationDropTallyAdmin(ReadOnlyAdmin):
+    """Rejected deliveries answered but not stored: their sender was over the limit."""
+
+    list_display = ["hour_start", "community", "channel", "account", "remote_addr", "count",
+                    "last"]
+    list_filter = ["community", ("channel", ChoicesDropdownFilter)]
+    search_fields = ["remote_addr"]
+    list_select_related = ["community", "account"]
+    fields = ["community", "channel", "account", "remote_addr", "hour_start", "count", "last"]
+    readonly_fields = fields
+
+    @admin.display(description=_("hour"), ordering="hour")
+    def hour_start(self, obj):
+        return _when(obj.hour)
+
+    @admin.display(description=_("last delivery"), ordering="last_at")
+    def last(self, obj):
+        return _when(obj.last_at)
 
 
 class MerchantAccountForm(forms.ModelForm):

@@ -1,13 +1,20 @@
-"""Receiving gateway notifications: store the raw request, verify, apply, then answer.
+"""Receiving gateway notifications: verify, store, apply, then answer.
 
 The order of steps is the point:
 
-1. The raw request (headers, body, sender) is stored in its own small transaction
-   before anything is parsed, so every delivery can be looked at later.
-2. The channel's adapter verifies it (``parse_notification``). A refused one is marked
-   "rejected", logged as a security event and answered with the protocol's failure;
-   nothing else changes.
-3. A verified payment is applied by ``orders.trade_apply`` in one transaction.
+1. The request was read bounded (``notify_limits.delivery_read``): a body larger than
+   any real notification is refused unread.
+2. The channel's adapter verifies it (``parse_notification``) before anything is
+   written. A refused one is stored truncated (``notify_limits.rejected_store``: the
+   start of the body, size, hash, sender, reason; deleted after a retention period;
+   only counted once its sender has sent too many), logged as a security event and
+   answered with the protocol's failure (a 4xx: the operator's log is for our own
+   errors, not for what strangers send); nothing else changes. Whatever the body holds
+   (NUL bytes, bad encodings, the wrong content type, nothing), the answer is the
+   protocol's, never a server error.
+3. A verified one is stored whole, in its own small transaction (the gateway's evidence,
+   kept for ever), then a payment is applied by ``orders.trade_apply`` in one
+   transaction.
 4. Only after that transaction has committed do we acknowledge. A crash between commit
    and answer makes the gateway deliver again, and the redelivery finds the transaction
    already applied and is simply acknowledged.
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
@@ -28,9 +36,15 @@ from django.utils import timezone
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.payments.auto_refunds import refund_settle
-from linli.payments.gateways import gateway_for
+from linli.payments.gateways import failure_answer, gateway_for
 from linli.payments.gateways.base import Ack, Gateway, MerchantConfig, NotificationRejected
 from linli.payments.models import GatewayNotification, MerchantAccount, OrderRefund
+from linli.payments.notify_limits import (
+    Delivery,
+    rejected_store,
+    request_headers,  # noqa: F401 - re-exported for callers
+    verified_fields,
+)
 from linli.payments.trades import Applied, trade_apply
 
 logger = logging.getLogger("linli.payments")
@@ -39,17 +53,6 @@ logger = logging.getLogger("linli.payments")
 notification_applied = Signal()
 
 Outcome = GatewayNotification.Outcome
-
-
-def request_headers(meta: dict) -> dict[str, str]:
-    """HTTP headers from a WSGI environ, with lower-case, dash-separated names."""
-    headers = {}
-    for key, value in meta.items():
-        if key.startswith("HTTP_"):
-            headers[key[5:].replace("_", "-").lower()] = value
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            headers[key.replace("_", "-").lower()] = value
-    return headers
 
 
 # Adapters by merchant configuration, kept across requests: building a WeChat adapter
@@ -72,23 +75,34 @@ def _gateway(account: MerchantAccount) -> Gateway:
 
 
 def notification_receive(account: MerchantAccount, *, headers: dict[str, str], body: bytes,
-                         remote_addr: str | None) -> Ack:
-    """Handle one notification request for ``account``; returns the answer to send."""
-    gateway = _gateway(account)
-    with transaction.atomic():
-        note = GatewayNotification.objects.create(
-            channel=account.channel, account=account, community_id=account.community_id,
-            headers=headers, body=body.decode("utf-8", "replace"), remote_addr=remote_addr,
-        )
+                         remote_addr: str | None, size: int | None = None,
+                         complete: bool = True) -> Ack:
+    """Handle one notification request for ``account``; returns the answer to send.
+
+    ``complete=False``: the body was too large and ``body`` is only its start
+    (``size`` as declared); it is refused unverified."""
+    delivery = Delivery(headers, body, len(body) if size is None else size, complete)
+    if not complete or len(body) > settings.LINLI_NOTIFY_MAX_BYTES:
+        return _rejected(account, delivery, remote_addr, "too_large",
+                         failure_answer(account.channel, 413, "body too large"))
+    try:
+        gateway = _gateway(account)
+    except Exception:  # a merchant account that cannot be used: ours to fix
+        logger.exception("merchant account %s: its gateway adapter cannot be built", account)
+        return failure_answer(account.channel, 503, "merchant account unavailable")
+    refused = failure_answer(account.channel, 400, "notification not verified")
     try:
         parsed = gateway.parse_notification(headers, body, now=timezone.now())
     except NotificationRejected as exc:
-        _finish(note, Outcome.REJECTED, error=exc.reason)
-        audit_record(actor=None, action=AuditEvent.Action.SECURITY, obj=note,
-                     community_id=account.community_id, ip=remote_addr,
-                     summary=f"{account.channel} notification rejected: {exc.reason}")
-        logger.warning("notification #%s for %s rejected: %s", note.pk, account, exc.reason)
-        return gateway.acknowledge(False)
+        return _rejected(account, delivery, remote_addr, exc.reason, refused)
+    except Exception as exc:  # noqa: BLE001 - a library choking on input it never expected
+        return _rejected(account, delivery, remote_addr, f"unreadable: {type(exc).__name__}",
+                         refused, trace=True)
+    with transaction.atomic():
+        note = GatewayNotification.objects.create(
+            channel=account.channel, account=account, community_id=account.community_id,
+            remote_addr=remote_addr, **verified_fields(headers, body),
+        )
     try:
         if parsed.kind == "refund" and parsed.refund is not None:
             outcome = _refund(parsed)
@@ -108,6 +122,21 @@ def notification_receive(account: MerchantAccount, *, headers: dict[str, str], b
         _finish(note, outcome, out_trade_no=parsed.out_trade_no)
     notification_applied.send(sender=GatewayNotification, notification=note, outcome=outcome)
     return gateway.acknowledge(recorded)
+
+
+def _rejected(account: MerchantAccount, delivery: Delivery, remote_addr: str | None,
+              reason: str, answer: Ack, *, trace: bool = False) -> Ack:
+    """Store (truncated), audit and log a refused delivery, unless its sender is over
+    the limit (then it is only counted); answer the protocol's failure either way."""
+    note = rejected_store(account, delivery, remote_addr=remote_addr, reason=reason)
+    if note is None:
+        return answer
+    audit_record(actor=None, action=AuditEvent.Action.SECURITY, obj=note,
+                 community_id=account.community_id, ip=remote_addr,
+                 summary=f"{account.channel} notification rejected: {reason}")
+    logger.warning("notification #%s for %s rejected: %s", note.pk, account, reason,
+                   exc_info=trace)
+    return answer
 
 
 def _finish(note: GatewayNotification, outcome: str, *, error: str = "", out_trade_no: str = "",

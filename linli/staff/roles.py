@@ -57,6 +57,7 @@ PAYMENTS_VIEW = {label: (VIEW,) for label in PAYMENTS_TAKE}
 PAYMENTS_ONLINE_FINANCE = {
     "payments.paymentanomaly": (VIEW, CHANGE),  # change = resolve
     "payments.gatewaynotification": (VIEW,),
+    "payments.notificationdroptally": (VIEW,),  # rejected deliveries counted, not stored
     "payments.orderrefund": (VIEW,),
     "payments.merchantaccount": (VIEW,),
     "payments.communitypaymentsettings": (VIEW,),

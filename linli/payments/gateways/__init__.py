@@ -11,7 +11,9 @@ channel (``wechat/states.py``, ``alipay/states.py``, on ``statetable.py``);
 
 from __future__ import annotations
 
-from linli.payments.gateways.base import Gateway, GatewayError, MerchantConfig
+import json
+
+from linli.payments.gateways.base import Ack, Gateway, GatewayError, MerchantConfig
 
 
 def sandbox_enabled() -> bool:
@@ -39,3 +41,13 @@ def gateway_for(config: MerchantConfig) -> Gateway:
 
         return SandboxGateway(config)
     raise ValueError(f"no gateway for channel {config.channel!r}")
+
+
+def failure_answer(channel: str, status: int, message: str) -> Ack:
+    """A channel's "not accepted" answer to a notification, without its merchant's
+    adapter (unknown account, body too large): WeChat Pay v3 a 4xx/5xx with
+    ``{"code": "FAIL", "message": …}``; Alipay and the sandbox the plain text ``fail``."""
+    if channel == "wechat":
+        body = json.dumps({"code": "FAIL", "message": message}, ensure_ascii=False)
+        return Ack(status=status, body=body.encode(), content_type="application/json")
+    return Ack(status=status, body=b"fail", content_type="text/plain")

@@ -5,8 +5,9 @@ bills it settled (principal, then late fee); anything left over goes to the unit
 prepaid wallet. Payments and allocations are append-only.
 
 Online payments: a ``MerchantAccount`` per community and channel; a ``PaymentOrder``
-per attempt (its state machine is documented on the class); every notification stored
-raw (``GatewayNotification``); one ``GatewayTransaction`` per gateway transaction id
+per attempt (its state machine is documented on the class); every verified notification
+stored whole, rejected ones truncated and pruned (``GatewayNotification``; deliveries not
+stored at all are counted in ``NotificationDropTally``); one ``GatewayTransaction`` per gateway transaction id
 (unique); money that did not fit flagged as a ``PaymentAnomaly``; automatic refunds of
 excess (``OrderRefund``); the sandbox gateway's own state (``SandboxTrade``).
 """
@@ -27,6 +28,7 @@ from linli.payments.models.online import (
     GatewayNotification,
     GatewayTransaction,
     MerchantAccount,
+    NotificationDropTally,
     PaymentOrder,
     PaymentOrderBill,
     SandboxTrade,
@@ -34,7 +36,7 @@ from linli.payments.models.online import (
 
 __all__ = [
     "CHANNEL_ACCOUNT", "COUNTER_CHANNELS", "Channel", "CommunityPaymentSettings",
-    "GatewayNotification", "GatewayTransaction", "MerchantAccount", "OrderRefund",
-    "OutsideRefund", "Payment", "PaymentAllocation", "PaymentAnomaly", "PaymentOrder",
+    "GatewayNotification", "GatewayTransaction", "MerchantAccount", "NotificationDropTally",
+    "OrderRefund", "OutsideRefund", "Payment", "PaymentAllocation", "PaymentAnomaly", "PaymentOrder",
     "PaymentOrderBill", "PaymentReversal", "PrepaidMovement", "PrepaidWallet", "SandboxTrade",
 ]

@@ -275,7 +275,14 @@ class GatewayTransaction(models.Model):
 
 
 class GatewayNotification(models.Model):
-    """A notification request exactly as it came, stored before anything is parsed."""
+    """A notification request to our endpoint.
+
+    A verified one is kept as it came (bounded headers, the whole body): it is the
+    gateway's evidence for the money it moved, and is kept for ever. A rejected one
+    (outcome "rejected") keeps only the start of its body (``body_truncated``), its size,
+    its SHA-256 (when it was read whole), the sender and the reason (``error``), and is
+    deleted after ``LINLI_NOTIFY_REJECTED_RETENTION_DAYS`` (``payments.notify_limits``).
+    """
 
     class Outcome(models.TextChoices):
         RECEIVED = "received", _("Received")
@@ -293,7 +300,7 @@ class GatewayNotification(models.Model):
     community = models.ForeignKey("estate.Community", verbose_name=_("community"),
                                   on_delete=models.PROTECT, related_name="+")
     received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
-    remote_addr = models.GenericIPAddressField(_("from"), null=True, blank=True)
+    remote_addr = models.GenericIPAddressField(_("sender address"), null=True, blank=True)
     headers = models.JSONField(_("headers"), default=dict)
     body = models.TextField(_("body"), blank=True)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices,
@@ -301,14 +308,52 @@ class GatewayNotification(models.Model):
     error = models.CharField(_("error"), max_length=255, blank=True)
     out_trade_no = models.CharField(_("order number"), max_length=64, blank=True)
     transaction_id = models.CharField(_("transaction id"), max_length=64, blank=True)
+    body_size = models.PositiveBigIntegerField(
+        _("body size (bytes)"), null=True, blank=True,
+        help_text=_("As received, or as declared when the body was too large to read."))
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64, blank=True)
+    body_truncated = models.BooleanField(_("body truncated"), default=False)
 
     class Meta:
         verbose_name = _("gateway notification")
         verbose_name_plural = _("gateway notifications")
         ordering = ["-received_at", "-id"]
+        indexes = [  # rejected deliveries per sender (rate limit) and by age (pruning)
+            models.Index(fields=["outcome", "remote_addr", "received_at"],
+                         name="payments_note_reject_ip"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} #{self.pk} {self.get_outcome_display()}"
+
+
+class NotificationDropTally(models.Model):
+    """Rejected notification deliveries answered without being stored, because their
+    sender had already sent too many rejected ones (``LINLI_NOTIFY_REJECTS_PER_IP`` in
+    ``LINLI_NOTIFY_REJECT_WINDOW_MINUTES``): counted per merchant account, sender and
+    hour, and deleted with the rejected deliveries after the retention period."""
+
+    account = models.ForeignKey(MerchantAccount, verbose_name=_("merchant account"),
+                                on_delete=models.PROTECT, related_name="+")
+    community = models.ForeignKey("estate.Community", verbose_name=_("community"),
+                                  on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    remote_addr = models.CharField(_("sender address"), max_length=45, blank=True)
+    hour = models.DateTimeField(_("hour"))
+    count = models.PositiveIntegerField(_("deliveries not stored"), default=0)
+    last_at = models.DateTimeField(_("last delivery"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("unstored rejected notification")
+        verbose_name_plural = _("unstored rejected notifications")
+        ordering = ["-hour", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "remote_addr", "hour"],
+                                    name="payments_drop_tally_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.remote_addr or '?'} {self.hour:%Y-%m-%d %H:00} ×{self.count}"
 
 
 class SandboxTrade(models.Model):

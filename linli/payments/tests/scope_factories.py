@@ -113,12 +113,28 @@ def _refund(community: Community, token: str):
     return refund, refund.out_refund_no
 
 
+def _unstored_rejections(community: Community, token: str):
+    """Rejected deliveries counted but not stored: a sender already over the limit (here
+    0) sends a garbage body. Found by its sender address, made from ``token``."""
+    from django.test import Client, override_settings
+
+    from linli.payments.models import NotificationDropTally
+
+    account = _account(community)
+    sender = f"2001:db8::{int(token[2:]):04x}"
+    with override_settings(LINLI_NOTIFY_REJECTS_PER_IP=0):
+        Client(REMOTE_ADDR=sender).post(account.notify_path(), data=b"garbage",
+                                        content_type="application/json")
+    return NotificationDropTally.objects.get(account=account, remote_addr=sender), sender
+
+
 FACTORIES: dict[str, Callable[[Community, str], models.Model]] = {
     "payments.payment": _deposit,
     "payments.prepaidwallet": _wallet,
     "payments.prepaidmovement": _movement,
     "payments.paymentorder": _order,
     "payments.gatewaynotification": _unknown_order_notification,
+    "payments.notificationdroptally": _unstored_rejections,
     "payments.paymentanomaly": _anomaly,
     "payments.merchantaccount": _merchant,
     "payments.communitypaymentsettings": _settings,
