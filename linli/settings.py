@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "linli.owners",
     "linli.portal",
     "linli.refunds",
+    "linli.reports",
     "linli.console",
     "linli.demo",
     "linli.bench",
