@@ -68,7 +68,9 @@ def _keys(*maps) -> set:
 
 def figures_by(scope: Scope, window: Window, as_of: dt.date, dims=()) -> dict[tuple, Figures]:
     """Every figure per group, for the bills of ``window`` as of ``as_of``."""
-    cut, start_cut = end_of(as_of), end_of(window.start - dt.timedelta(days=1))
+    # The start of W, but never after the as-of date: nothing later may count.
+    cut = end_of(as_of)
+    start_cut = min(end_of(window.start - dt.timedelta(days=1)), cut)
     current = f.parts(scope, window.where(), cut, dims=dims)
     before = {"period_end__lt": window.start}
     opening = f.parts(scope, before, start_cut, dims=dims)
