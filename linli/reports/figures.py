@@ -161,6 +161,8 @@ def prepaid_held(scope: Scope, cut, *, dims=()) -> dict[Key, int] | None:
         q &= Q(wallet__community_id__in=sorted(scope.community_ids))
     if scope.building_id is not None:
         q &= Q(wallet__unit__building_id=scope.building_id)
+    if scope.unit_id is not None:
+        q &= Q(wallet__unit_id=scope.unit_id)
     qs = PrepaidMovement.objects.filter(q, _before("at", cut))
     paths = {"community": "wallet__community_id", "building": "wallet__unit__building_id",
              "unit": "wallet__unit_id"}

@@ -23,22 +23,23 @@ DIMENSIONS = {
 
 @dataclass(frozen=True)
 class Scope:
-    """Communities (``None``: every one, for the platform), optionally one building and
-    one fee item."""
+    """Communities (``None``: every one, for the platform), optionally one building, one
+    fee item and one unit."""
 
     community_ids: frozenset[int] | None = None
     building_id: int | None = None
     fee_item_id: int | None = None
+    unit_id: int | None = None
 
     @classmethod
     def for_user(cls, user, *, community_id: int | None = None, building_id: int | None = None,
-                 fee_item_id: int | None = None) -> Scope:
+                 fee_item_id: int | None = None, unit_id: int | None = None) -> Scope:
         """The staff member's communities, narrowed to ``community_id`` (an id outside
         them gives an empty scope: nothing is shown, nothing leaks)."""
         ids = community_ids_for(user)
         if community_id is not None:
             ids = frozenset({community_id}) & ids
-        return cls(frozenset(ids), building_id, fee_item_id)
+        return cls(frozenset(ids), building_id, fee_item_id, unit_id)
 
     def bill_q(self, prefix: str = "") -> Q:
         q = Q()
@@ -48,6 +49,8 @@ class Scope:
             q &= Q(**{f"{prefix}unit__building_id": self.building_id})
         if self.fee_item_id is not None:
             q &= Q(**{f"{prefix}fee_item_id": self.fee_item_id})
+        if self.unit_id is not None:
+            q &= Q(**{f"{prefix}unit_id": self.unit_id})
         return q
 
 

@@ -93,5 +93,5 @@ def test_linli_check_fails_when_the_ledger_and_the_figures_part():
         f"community #{e.community.pk}, fee item #{e.parking.pk}: receivable in the reports "
         "¥230.00, in the ledger ¥223.00",
         f"community #{e.community.pk}, fee item #{e.parking.pk}: revenue in the reports "
-        "¥385.00, in the ledger ¥378.00",
+        "¥380.00, in the ledger ¥373.00",
     ])
