@@ -1,47 +1,26 @@
 """欠费明细: what each unit owes at the as-of date by aging bucket, with the owner's name
 and phone (the list the 客服 calls from) and the last payment. Phones are shown whole to
-the roles that call owners (customer service, managers, company admins) and masked for
-the others (``core.validators.mask_mobile``)."""
+the roles that call owners and masked for the others (``staff.privacy``)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
-from linli.core.validators import mask_mobile
-from linli.estate.models import Occupancy, Unit
+from linli.estate.models import Unit
+from linli.estate.selectors import payers_of
 from linli.money import format_fen
 from linli.payments.models import Payment
 from linli.reports import rates
 from linli.reports.definitions import AGING_BUCKETS, DEFINITIONS
 from linli.reports.scope import end_of
 from linli.reports.xlsx import Column, report_xlsx
-from linli.staff.models import Role
+from linli.staff.privacy import phone_for, sees_full_phone
 
 PER_PAGE = 100
-FULL_PHONE_ROLES = {Role.SERVICE, Role.MANAGER, Role.COMPANY_ADMIN}
-
-
-def sees_full_phone(user) -> bool:
-    if user.is_superuser:
-        return True
-    staff = getattr(user, "staff", None)
-    return bool(staff and staff.role in FULL_PHONE_ROLES)
-
-
-def _owners(unit_ids, as_of) -> dict[int, tuple[str, str]]:
-    """The payer (else the owner) living there at ``as_of``: (name, mobile) per unit."""
-    current = (Q(start_date__lte=as_of) & (Q(end_date__isnull=True) | Q(end_date__gte=as_of)))
-    rows = (Occupancy.objects.filter(current, unit_id__in=unit_ids)
-            .filter(Q(is_payer=True) | Q(role__in=[Occupancy.Role.OWNER, Occupancy.Role.CO_OWNER]))
-            .select_related("person").order_by("unit_id", "-is_payer", "role", "id"))
-    out: dict[int, tuple[str, str]] = {}
-    for occupancy in rows:
-        out.setdefault(occupancy.unit_id, (occupancy.person.name, occupancy.person.mobile))
-    return out
 
 
 def arrears_rows(form, unit_ids_owing: list[tuple[int, list[int]]]) -> list[dict]:
@@ -49,18 +28,16 @@ def arrears_rows(form, unit_ids_owing: list[tuple[int, list[int]]]) -> list[dict
     ids = [unit_id for unit_id, _buckets in unit_ids_owing]
     units = {u.pk: u for u in Unit.objects.filter(pk__in=ids).select_related(
         "building", "community")}
-    owners = _owners(ids, form.as_of_day)
+    owners = payers_of(ids, form.as_of_day)
     last_paid = dict(Payment.objects.filter(unit_id__in=ids, received_at__lt=end_of(form.as_of_day))
                      .values("unit_id").annotate(last=Max("received_at")).order_by()
                      .values_list("unit_id", "last"))
-    full = sees_full_phone(form.user)
     rows = []
     for unit_id, buckets in unit_ids_owing:
         unit = units[unit_id]
         name, mobile = owners.get(unit_id, ("", ""))
         rows.append({"unit": unit, "community": unit.community.name, "label": str(unit),
-                     "owner": name, "phone": mobile if full else mask_mobile(mobile) if mobile
-                     else "", "buckets": buckets, "total": sum(buckets),
+                     "owner": name, "phone": phone_for(form.user, mobile), "buckets": buckets, "total": sum(buckets),
                      "last_paid": last_paid.get(unit_id)})
     return rows
 

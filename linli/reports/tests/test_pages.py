@@ -145,3 +145,24 @@ def test_bad_filters_are_refused_in_words(estate, client):
     link = urlparse(client.get(URL, {**JAN, "by": "company"}).context["table"][0]["cells"][0]
                     ["link"])
     assert parse_qs(link.query)["figure"] == ["charged"]
+
+
+def test_the_overdue_bill_list_exports_amounts_as_numbers_with_payers(estate, client):
+    from linli.billing.models import Bill
+
+    signed_in(client, estate.finance)
+    ids = list(Bill.objects.filter(unit=estate.units["U3"]).values_list("pk", flat=True))
+    response = client.post("/console/billing/bill/?overdue=yes", {
+        "action": "export_xlsx", "_selected_action": ids, "index": 0})
+    assert response.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = rows[0]
+    owed, payer, phone = header.index("owed"), header.index("Payer"), header.index("Phone")
+    owing = [r for r in rows[1:] if r[owed]]
+    # U3 owes December's parking and January's bills (March is paid in advance)
+    assert sorted(r[owed] for r in owing) == [50, 50, 100]
+    assert sum(r[owed] for r in rows[1:]) == 200
+    assert {r[payer] for r in rows[1:]} == {"业主U3"}
+    assert all("****" in r[phone] for r in rows[1:])       # finance: masked
+    assert sheet.cell(row=2, column=owed + 1).number_format == "0.00"
