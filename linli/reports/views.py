@@ -37,11 +37,9 @@ SUMMARY = [("issued", "yuan"), ("waived", "yuan"), ("charged", "yuan"),
 
 
 def _filters(request: HttpRequest) -> ReportFilters:
-    form = ReportFilters(request.GET or None, user=request.user)
-    if request.GET:
-        form.is_valid()
-    else:
-        form.cleaned_data = {}
+    """The filters asked for (none: this month, as of today, by community)."""
+    form = ReportFilters(request.GET, user=request.user)
+    form.is_valid()
     return form
 
 
