@@ -71,8 +71,10 @@ def _yuan(ws, amount_fen: int | None) -> WriteOnlyCell:
     return cell
 
 
-def _column_cell(ws, model_admin, name: str, obj) -> WriteOnlyCell:
-    to_fen = getattr(getattr(model_admin, name, None), "export_fen", None)
+def _column_cell(ws, model_admin, name, obj) -> WriteOnlyCell:
+    """``name``: a list_display entry (a field or method name, or a callable)."""
+    column = getattr(model_admin, name, None) if isinstance(name, str) else name
+    to_fen = getattr(column, "export_fen", None)
     if to_fen is not None:
         return _yuan(ws, to_fen(obj))
     field, _attr, value = lookup_field(name, obj, model_admin)

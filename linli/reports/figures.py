@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Sum, Value, When
 
@@ -55,10 +55,6 @@ class Parts:
     @property
     def owed_fen(self) -> int:
         return self.charged_fen - self.paid_fen
-
-    def add(self, other: Parts) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def bucket_case(due_field: str, as_of: dt.date) -> Case:
