@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "linli.owners",
     "linli.portal",
     "linli.refunds",
+    "linli.reports",
     "linli.console",
     "linli.demo",
     "linli.bench",

@@ -14,6 +14,7 @@ urlpatterns = [
     path("console/payments/", include("linli.payments.counter.urls")),
     path("console/receipts/", include("linli.receipts.urls")),
     path("console/refunds/", include("linli.refunds.urls")),
+    path("console/reports/", include("linli.reports.urls")),
     path("console/portal/", include("linli.portal.urls_console")),
     path("console/", admin.site.urls),
     path("pay/", include("linli.payments.urls_pay")),

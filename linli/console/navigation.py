@@ -61,6 +61,9 @@ GROUPS = [
         (_("Announcements"), "campaign", "admin:notify_announcement_changelist", "notify.view_announcement"),
     ]),
     (_("Reports"), [
+        (_("Collection rate"), "percent", "reports:collection", "billing.view_bill"),
+        (_("Arrears by unit"), "pending_actions", "reports:arrears", "billing.view_bill"),
+        (_("Fees summary"), "table_chart", "reports:summary", "billing.view_bill"),
         (_("Journal entries"), "account_balance", "admin:ledger_journalentry_changelist", "ledger.view_journalentry"),
     ]),
     (_("System"), [
