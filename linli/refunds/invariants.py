@@ -13,7 +13,7 @@ from linli.ledger import chart
 from linli.ledger.models import JournalEntry, JournalLine
 from linli.ledger.selectors import account_balance, balances_by_unit
 from linli.money import format_fen
-from linli.payments.counter.selectors import shift_movements, shift_records
+from linli.payments.counter.selectors import PAYMENT, shift_movements, shift_records
 from linli.payments.models import Channel, OrderRefund, Payment, PaymentAllocation
 from linli.payments.selectors import order_refunds_payable_fen
 from linli.refunds.booking import format_voucher_number
@@ -160,13 +160,13 @@ def refunds_shift_cash() -> tuple[int, list[str]]:
     shift: dict[tuple, int] = defaultdict(int)
     keys: dict[str, tuple] = {}
     nobody = []
-    for m in shift_movements(shift_records()):
+    for m in shift_movements(shift_records(unattended=True)):
         if m.channel != Channel.CASH:
             continue
         key = (m.community_id, m.cashier_id, _day(m.at))
         shift[key] += m.fen
         keys[m.business_key] = key
-        if m.cashier_id is None:
+        if m.cashier_id is None and m.kind != PAYMENT:  # money in by the system: no sheet
             nobody.append(f"{m.business_key}: cash {'paid out' if m.fen < 0 else 'taken'} "
                           f"by nobody (on no cashier's 交班表)")
     ledger: dict[tuple, int] = defaultdict(int)

@@ -287,6 +287,7 @@ class ShiftMovement:
     """One movement of a shift: its ledger entry's business key, whose shift it is, and
     the money (+ in, − out) by channel."""
 
+    kind: str
     business_key: str
     community_id: int
     cashier_id: int | None
@@ -296,12 +297,14 @@ class ShiftMovement:
 
 
 def shift_records(community_ids: Iterable[int] | None = None, *, cashier_id: int | None = None,
-                  start: dt.datetime | None = None, end: dt.datetime | None = None
-                  ) -> ShiftRecords:
+                  start: dt.datetime | None = None, end: dt.datetime | None = None,
+                  unattended: bool = False) -> ShiftRecords:
     """Every record that moved money at a counter (see ``ShiftRecords``), filtered by
-    community, cashier and time."""
+    community, cashier and time. ``unattended``: also counter payments nobody took (the
+    system's, loaded or imported), which are on no cashier's sheet."""
+    payments = Payment.objects.filter(channel__in=COUNTER_CHANNELS)
     records = ShiftRecords(
-        payments=Payment.objects.filter(channel__in=COUNTER_CHANNELS, cashier__isnull=False),
+        payments=payments if unattended else payments.filter(cashier__isnull=False),
         refunds=RefundPayout.objects.filter(status=RefundPayout.Status.SUCCESS,
                                             channel__in=COUNTER_CHANNELS),
         recoveries=DuplicateRefund.objects.filter(status=DuplicateRefund.Status.RECOVERED),
@@ -332,23 +335,25 @@ def shift_movements(records: ShiftRecords):
     totals and the ledger must agree on."""
     for pk, cid, who, at, channel, fen in records.payments.values_list(
             "pk", "community_id", "cashier_id", "received_at", "channel", "amount_fen"):
-        yield ShiftMovement(f"payment:{pk}", cid, who, at, channel, fen)
+        yield ShiftMovement(PAYMENT, f"payment:{pk}", cid, who, at, channel, fen)
     for no, cid, who, at, channel, fen in records.refunds.values_list(
             "out_refund_no", "community_id", "cashier_id", "finished_at", "channel",
             "amount_fen"):
-        yield ShiftMovement(f"refund:{no}", cid, who, at, channel, -fen)
+        yield ShiftMovement(REFUND, f"refund:{no}", cid, who, at, channel, -fen)
     for no, cid, who, at, channel, fen in records.recoveries.values_list(
             "payout__out_refund_no", "community_id", "resolved_by_id", "resolved_at",
             "channel", "amount_fen"):
-        yield ShiftMovement(f"refund_duplicate_recovered:{no}", cid, who, at, channel, fen)
+        yield ShiftMovement(RECOVERY, f"refund_duplicate_recovered:{no}", cid, who, at,
+                            channel, fen)
     for no, cid, who, at, channel, fen in records.settled.values_list(
             "out_refund_no", "community_id", "settled_by_user_id", "finished_at",
             "settled_by", "amount_fen"):
-        yield ShiftMovement(f"auto_refund_settled:{no}", cid, who, at, channel, -fen)
+        yield ShiftMovement(SETTLED, f"auto_refund_settled:{no}", cid, who, at, channel,
+                            -fen)
     for pk, cid, who, at, channel, held in records.anomalies.values_list(
             "pk", "community_id", "resolved_by_id", "resolved_at", "resolution_channel",
             "suspense_fen"):
-        yield ShiftMovement(f"anomaly_resolve:{pk}", cid, who, at, channel, -held)
+        yield ShiftMovement(ANOMALY, f"anomaly_resolve:{pk}", cid, who, at, channel, -held)
 
 
 def takings(community_ids: Iterable[int], *, cashier_id: int, day: dt.date,
