@@ -10,7 +10,9 @@ class ReceiptsConfig(AppConfig):
     def ready(self):
         # Payments sit below receipts and cannot import them: this is the one receiver of
         # payments' receipt hook (imports here, not at the top: apps.py loads before models).
+        from linli.payments.hooks import payment_reversed
         from linli.payments.services import receipt_issuer_register
-        from linli.receipts.services import receipt_issue
+        from linli.receipts.services import receipt_issue, receipt_void_for_reversal
 
         receipt_issuer_register(receipt_issue)
+        payment_reversed.register(receipt_void_for_reversal)
