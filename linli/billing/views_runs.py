@@ -46,6 +46,7 @@ from linli.billing.services.bill_run_reversal import BillRunReversalError, bill_
 from linli.billing.services.planning import BillRunError
 from linli.estate.models import Community
 from linli.money import format_fen, format_price, plain_number
+from linli.staff.names import person_name
 from linli.staff.scope import communities_for, require_community_in_scope
 
 RUN_PERMISSION = "billing.add_billrun"
@@ -215,14 +216,14 @@ def _queue(request: HttpRequest, form: BillRunForm) -> BillRunJob:
 
 def _jobs_table(communities: QuerySet[Community]) -> dict | None:
     jobs = list(BillRunJob.objects.filter(community__in=communities)
-                .select_related("community", "requested_by").order_by("-id")[:RECENT_JOBS])
+                .select_related("community", "requested_by__staff").order_by("-id")[:RECENT_JOBS])
     if not jobs:
         return None
     rows = [
         [format_html('<a class="text-primary-600 underline" href="{}">#{}</a>',
                      reverse("billing:bill-run-job", args=[job.pk]), job.pk),
          job.community.name, job.period_key, job.get_status_display(), job.expected_count,
-         format_fen(job.expected_total_fen), job.requested_by or "—",
+         format_fen(job.expected_total_fen), person_name(job.requested_by),
          date_format(timezone.localtime(job.created_at), "SHORT_DATETIME_FORMAT")]
         for job in jobs
     ]
@@ -256,7 +257,7 @@ def bill_run_job_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _runs_table(communities: QuerySet[Community], can_reverse: bool) -> dict:
     runs = (BillRun.objects.filter(community__in=communities)
-            .select_related("community", "created_by").order_by("-id")[:RECENT_RUNS])
+            .select_related("community", "created_by__staff").order_by("-id")[:RECENT_RUNS])
     rows = []
     for run in runs:
         link = format_html('<a class="text-primary-600 underline" href="{}">#{}</a>',
@@ -267,7 +268,7 @@ def _runs_table(communities: QuerySet[Community], can_reverse: bool) -> dict:
                                  reverse("billing:bill-run-reverse", args=[run.pk]),
                                  _("Reverse"))
         rows.append([link, run.community.name, run.period_key, run.get_status_display(),
-                     run.bill_count, format_fen(run.total_fen), run.created_by or "—",
+                     run.bill_count, format_fen(run.total_fen), person_name(run.created_by),
                      date_format(timezone.localtime(run.created_at), "SHORT_DATETIME_FORMAT"),
                      action])
     return {

@@ -1,8 +1,8 @@
 """The database's own refusal to change posted financial rows (append-only tables).
 
-Every model built on ``AppendOnlyModel`` (journal entries and lines, receipts, refund
-vouchers) is refused UPDATE and DELETE three times: by the model, by its queryset, and by
-the database itself, for any client:
+Every model built on ``AppendOnlyModel`` (journal entries and lines, receipts and their
+voids, refund vouchers) is refused UPDATE and DELETE three times: by the model, by its
+queryset, and by the database itself, for any client:
 
 - PostgreSQL: a ``BEFORE UPDATE OR DELETE`` trigger per table (``<table>_append_only``,
   function ``linli_ledger_append_only``; ledger migration 0002 and the receipts and

@@ -140,7 +140,7 @@ def trial_balance_zero() -> tuple[int, list[str]]:
 
 @invariant("ledger.append_only_triggers",
            "the database itself refuses UPDATE and DELETE of every append-only table "
-           "(journal entries and lines, receipts, refund vouchers)")
+           "(journal entries and lines, receipts and their voids, refund vouchers)")
 def append_only_triggers() -> tuple[int, list[str]]:
     """A table rebuilt by a migration (SQLite copies, drops and renames) loses its
     triggers silently; this says so."""

@@ -5,7 +5,7 @@ them (the layers: refunds may use payments, payments reaches refunds only here).
 Linli refunded through the channel on that payment order (the refunds app: payouts of
 owners' applications, sent, processing or done). ``trade_apply`` adds them to the
 payments app's own ``OrderRefund``s to tell Linli's refunds from refunds made outside
-Linli when a channel reports a trade refunded. Register once, in ``AppConfig.ready``::
+Linli when a channel reports a trade refunded. ``payment_reversed``: see below. Register once, in ``AppConfig.ready``::
 
     from linli.payments.hooks import order_refunds_made_by
 
@@ -36,6 +36,11 @@ class Registry:
         if function in self._functions:
             self._functions.remove(function)
 
+    def call_each(self, *args, **kwargs) -> None:
+        """Call every registered function in turn (what it answers is not used)."""
+        for function in self._functions:
+            function(*args, **kwargs)
+
     def total(self, *args, **kwargs) -> int:
         """The sum of what every registered function answers (0 when none is)."""
         return sum(int(function(*args, **kwargs)) for function in self._functions)
@@ -59,3 +64,8 @@ class Slot:
 
 order_refunds_made_by = Registry("order_refunds_made_by")
 receipt_link = Slot("receipt_link", lambda payment: "—")
+
+# ``payment_reversed``: functions ``(reversal)`` called inside the transaction that takes
+# a payment back whole (``services.prepaid_offset_reverse``): the receipts app voids the
+# payment's receipt (a new linked record).
+payment_reversed = Registry("payment_reversed")

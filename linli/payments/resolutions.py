@@ -97,6 +97,8 @@ def anomaly_resolve(*, acting_user, anomaly: PaymentAnomaly, resolution: str, re
         if channel not in COUNTER_RECOVERY:
             raise ResolutionError(_("Say whether it was paid back in cash or by transfer."))
         _recover(locked, acting_user, channel, None)
+    if resolution in (R.RECOVER_PREPAID, R.RECOVERED_COUNTER):
+        locked.resolution_channel = Channel.PREPAID if resolution == R.RECOVER_PREPAID else channel
     return _resolved(locked, acting_user, resolution, reason, payment=payment,
                      unit=unit or locked.resolution_unit)
 

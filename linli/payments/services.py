@@ -29,6 +29,7 @@ from linli.ledger import postings
 from linli.ledger.models import JournalEntry
 from linli.ledger.services import book_memo, post_entry, reverse_entry
 from linli.money import format_fen
+from linli.payments import hooks
 from linli.payments.models import (
     Channel,
     Payment,
@@ -304,6 +305,7 @@ def prepaid_offset_reverse(*, acting_user, payment: Payment, reason: str) -> Pay
                  kind=PrepaidMovement.Kind.UNOFFSET, payment=payment, acting_user=acting_user,
                  business_key=mirror.business_key)
     bills_refresh_status(list(payment.allocations.values_list("bill_id", flat=True)))
+    hooks.payment_reversed.call_each(reversal)  # its receipt is voided (receipts app)
     audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=payment,
                  summary=f"reversed ({format_fen(payment.amount_fen)} back to the prepaid "
                          f"balance): {reason}"[:255])

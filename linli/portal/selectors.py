@@ -470,13 +470,13 @@ def owner_order(unit_ids, user, *, order_id: int) -> PaymentOrder | None:
 def owner_payments(unit_ids) -> list[Payment]:
     """The latest payments of the owner's units with their receipts (capped)."""
     return list(Payment.objects.filter(unit_id__in=unit_ids)
-                .select_related("receipt", "unit__building")
+                .select_related("receipt__void", "unit__building")
                 .order_by("-received_at", "-pk")[:HISTORY_SIZE])
 
 
 def owner_payment(unit_ids, *, payment_id: int) -> Payment | None:
     return (Payment.objects.filter(pk=payment_id, unit_id__in=unit_ids)
-            .select_related("receipt", "unit__building").first())
+            .select_related("receipt__void", "unit__building").first())
 
 
 def prepaid_movements(unit_ids) -> list[PrepaidMovement]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
@@ -16,21 +17,30 @@ from linli.console.scoping import ReadOnlyAdmin
 from linli.money import format_fen
 from linli.receipts.capitals import fen_to_capital
 from linli.receipts.models import Receipt
+from linli.receipts.selectors import receipt_voided
 
 
 @admin.register(Receipt)
 class ReceiptAdmin(ReadOnlyAdmin):
     unit_path = "unit"
-    list_display = ["number", "community", "unit", "total", "channel", "issued",
+    list_display = ["number", "community", "unit", "total", "channel", "issued", "state",
                     "pdf", "payment_link"]
     list_display_links = ["number"]
     list_filter = ["community", "unit__building", ("channel", ChoicesDropdownFilter), "issued_at"]
     search_fields = ["number", "unit__room_no", "payment__payer_name", "payment__reference"]
-    list_select_related = ["community", "unit__building"]
+    list_select_related = ["community", "unit__building", "void"]
     date_hierarchy = "issued_at"
-    fields = ["number", "community", "unit", "issued", "channel", "total", "total_in_words",
-              "payer", "handled_by", "items_table", "pdf", "payment_link"]
+    fields = ["number", "state", "community", "unit", "issued", "channel", "total",
+              "total_in_words", "payer", "handled_by", "items_table", "pdf", "payment_link"]
     readonly_fields = fields
+
+    @admin.display(description=_("state"))
+    def state(self, obj):
+        void = receipt_voided(obj)
+        if void is None:
+            return pgettext("receipt", "Valid")
+        return format_html('<strong class="text-red-600">{}</strong> {} · {}',
+                           pgettext("receipt", "Voided"), _when(void.voided_at), void.reason)
 
     @admin.display(description=_("issued"), ordering="issued_at")
     def issued(self, obj):

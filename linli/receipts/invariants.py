@@ -7,8 +7,8 @@ from collections import Counter, defaultdict
 from django.db.models import Count
 
 from linli.core.invariants import invariant
-from linli.payments.models import Payment
-from linli.receipts.models import Receipt, ReceiptSequence, format_number
+from linli.payments.models import Payment, PaymentReversal
+from linli.receipts.models import Receipt, ReceiptSequence, ReceiptVoid, format_number
 
 MAX_REPORTED = 50
 
@@ -63,3 +63,20 @@ def numbers_without_gaps() -> tuple[int, list[str]]:
     violations += [f"community #{d['community_id']}: receipt {d['number']} issued {d['n']} times"
                    for d in duplicates[:10]]
     return checked, violations[:MAX_REPORTED]
+
+
+@invariant("receipts.voided_when_taken_back",
+           "the receipt of every payment taken back whole (a reversed run's prepaid "
+           "offset) is voided, and only those are")
+def voided_when_taken_back() -> tuple[int, list[str]]:
+    taken_back = set(PaymentReversal.objects.values_list("payment_id", flat=True))
+    voided = {payment_id: (number, reversal_payment) for number, payment_id, reversal_payment
+              in ReceiptVoid.objects.values_list("receipt__number", "receipt__payment_id",
+                                                 "payment_reversal__payment_id")}
+    violations = [f"receipt {number} (payment #{pk}) stands, but its payment was taken back"
+                  for pk, number in Receipt.objects.filter(payment_id__in=taken_back)
+                  .exclude(payment_id__in=voided).values_list("payment_id", "number")]
+    violations += [f"receipt {number} (payment #{pk}) is voided, but its payment stands"
+                   for pk, (number, reversal_payment) in sorted(voided.items())
+                   if pk not in taken_back or reversal_payment != pk]
+    return len(taken_back) + len(voided), violations[:MAX_REPORTED]

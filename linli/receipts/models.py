@@ -16,6 +16,7 @@ are append-only: no update, no delete (in code, and on PostgreSQL by a trigger).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -80,6 +81,34 @@ class Receipt(AppendOnlyModel):
 
     def __str__(self) -> str:
         return self.number
+
+
+class ReceiptVoid(AppendOnlyModel):
+    """A receipt voided (作废): a new record linked to it, never an edit of the receipt.
+    Made when the payment it acknowledges is taken back whole (``PaymentReversal``: a
+    bill run's prepaid auto-offset unwound when the run is reversed). The receipt keeps
+    its number (numbers never go back); its PDF, verify page and lists say 已作废."""
+
+    receipt = models.OneToOneField(Receipt, verbose_name=_("receipt"), on_delete=models.PROTECT,
+                                   related_name="void")
+    community = models.ForeignKey("estate.Community", verbose_name=_("community"),
+                                  on_delete=models.PROTECT, related_name="+")
+    payment_reversal = models.OneToOneField(
+        "payments.PaymentReversal", verbose_name=_("payment reversal"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="receipt_void")
+    reason = models.CharField(_("reason"), max_length=200)
+    voided_at = models.DateTimeField(_("voided"))
+    voided_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("voided by"),
+                                  null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="+")
+
+    class Meta:
+        verbose_name = _("receipt void")
+        verbose_name_plural = _("receipt voids")
+        ordering = ["-voided_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.receipt_id} ✕"
 
 
 def format_number(year: int, serial: int) -> str:

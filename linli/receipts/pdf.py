@@ -25,6 +25,7 @@ from linli.money import format_fen
 from linli.receipts.capitals import fen_to_capital
 from linli.receipts.fonts import cjk_font
 from linli.receipts.models import Receipt
+from linli.receipts.selectors import receipt_voided
 
 PAGE = landscape(A5)
 MARGIN = 10 * mm
@@ -77,7 +78,17 @@ def _texts(receipt: Receipt) -> dict:
         "details": details,
         "scan": pgettext("receipt", "Scan to verify"),
         "phone": s.get("company_phone", ""),
+        "voided": _voided_text(receipt),
     }
+
+
+def _voided_text(receipt: Receipt) -> str:
+    """"已作废 2026-12-07：reason" for a voided receipt, else ""."""
+    void = receipt_voided(receipt)
+    if void is None:
+        return ""
+    day = timezone.localtime(void.voided_at).strftime("%Y-%m-%d")
+    return f"{pgettext('receipt', 'Voided')} {day}：{void.reason}"
 
 
 def _all_strings(value) -> list[str]:
@@ -111,6 +122,8 @@ def _build(t: dict, font: str, verify_url: str) -> bytes:
         p(t["community"], style(9, alignment=TA_CENTER)),
         Spacer(1, 3 * mm),
     ]
+    if t["voided"]:
+        story.insert(2, p(t["voided"], style(14, alignment=TA_CENTER, textColor=colors.red)))
     header = Table(
         [[pair(t["unit"]), pair(t["number"])], [pair(t["payer"]), pair(t["date"])]],
         colWidths=[width * 0.6, width * 0.4],

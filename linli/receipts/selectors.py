@@ -5,13 +5,22 @@ from __future__ import annotations
 from django.core.exceptions import ObjectDoesNotExist
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import pgettext
 
-from linli.receipts.models import Receipt
+from linli.receipts.models import Receipt, ReceiptVoid
 
 
 def receipt_of(payment) -> Receipt | None:
     try:
         return payment.receipt
+    except ObjectDoesNotExist:
+        return None
+
+
+def receipt_voided(receipt: Receipt) -> ReceiptVoid | None:
+    """The receipt's void record (作废), or None while it stands."""
+    try:
+        return receipt.void
     except ObjectDoesNotExist:
         return None
 
@@ -27,5 +36,9 @@ def receipt_pdf_link(payment) -> str:
     if receipt is None:
         return "—"
     # The console's link markup (console.html.link); receipts sit below the console.
-    return format_html('<a class="text-primary-600 underline" href="{}">{}</a>',
+    link = format_html('<a class="text-primary-600 underline" href="{}">{}</a>',
                        receipt_pdf_url(receipt), f"PDF {receipt.number}")
+    if receipt_voided(receipt) is None:
+        return link
+    return format_html('{} <strong class="text-red-600">{}</strong>', link,
+                       pgettext("receipt", "Voided"))

@@ -16,7 +16,13 @@ from django.utils import timezone, translation
 
 from linli.estate.models import Occupancy, Unit
 from linli.payments.models import Channel, Payment, PaymentAllocation
-from linli.receipts.models import SNAPSHOT_VERSION, Receipt, ReceiptSequence, format_number
+from linli.receipts.models import (
+    SNAPSHOT_VERSION,
+    Receipt,
+    ReceiptSequence,
+    ReceiptVoid,
+    format_number,
+)
 
 # Channels whose payment carries the gateway's transaction id in ``reference``.
 GATEWAY_CHANNELS = (Channel.WECHAT, Channel.ALIPAY, Channel.SANDBOX)
@@ -45,6 +51,22 @@ def receipt_issue(payment: Payment) -> Receipt:
         year=year, serial=serial, number=format_number(year, serial), issued_at=issued_at,
         channel=payment.channel, total_fen=payment.amount_fen, snapshot=snapshot,
     )
+
+
+def receipt_void_for_reversal(reversal) -> ReceiptVoid | None:
+    """The payment of ``reversal`` (a ``PaymentReversal``) was taken back whole: void its
+    receipt by a new linked record, in the reversal's transaction. Idempotent; a payment
+    without a receipt (none should exist) has nothing to void."""
+    receipt = Receipt.objects.filter(payment_id=reversal.payment_id).first()
+    if receipt is None:
+        return None
+    existing = ReceiptVoid.objects.filter(receipt=receipt).first()
+    if existing is not None:
+        return existing
+    return ReceiptVoid.objects.create(
+        receipt=receipt, community_id=receipt.community_id, payment_reversal=reversal,
+        reason=reversal.reason, voided_at=reversal.at or timezone.now(),
+        voided_by_id=reversal.by_id)
 
 
 def _next_serial(community_id: int, year: int) -> int:

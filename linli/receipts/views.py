@@ -17,6 +17,7 @@ from linli.core.models import AuditEvent
 from linli.money import format_fen
 from linli.receipts.models import Receipt
 from linli.receipts.pdf import receipt_pdf
+from linli.receipts.selectors import receipt_voided
 from linli.receipts.services import mask_name, receipt_for_token, verify_token
 from linli.staff.scope import scope_queryset
 
@@ -63,6 +64,7 @@ def verify_view(request: HttpRequest, token: str) -> HttpResponse:
         "total": format_fen(receipt.total_fen),
         "channel": snapshot.get("channel_label") or receipt.get_channel_display(),
         "payer": mask_name(snapshot.get("payer", "")),
+        "void": receipt_voided(receipt),
     }
     response = TemplateResponse(request, "receipts/verify.html", context)
     response["Cache-Control"] = "no-store"

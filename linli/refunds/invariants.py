@@ -13,7 +13,7 @@ from linli.ledger import chart
 from linli.ledger.models import JournalEntry, JournalLine
 from linli.ledger.selectors import account_balance, balances_by_unit
 from linli.money import format_fen
-from linli.payments.counter.selectors import shift_records
+from linli.payments.counter.selectors import PAYMENT, shift_movements, shift_records
 from linli.payments.models import Channel, OrderRefund, Payment, PaymentAllocation
 from linli.payments.selectors import order_refunds_payable_fen
 from linli.refunds.booking import format_voucher_number
@@ -153,42 +153,39 @@ def _day(when) -> str:
 
 @invariant("refunds.shift_cash",
            "each cashier's day: the cash on the 交班表 (counter cash in − cash refunds paid "
-           "out + refunds paid twice recovered in cash) equals the cash the ledger moved "
-           "for it")
+           "out − automatic refunds paid in cash + refunds paid twice and anomaly money "
+           "recovered in cash) equals the cash the ledger moved for it, and no cash moved "
+           "on no shift")
 def refunds_shift_cash() -> tuple[int, list[str]]:
-    payments, refunds, recoveries = shift_records()
     shift: dict[tuple, int] = defaultdict(int)
     keys: dict[str, tuple] = {}
-    for pk, cid, cashier, at, fen in payments.filter(channel=Channel.CASH).values_list(
-            "pk", "community_id", "cashier_id", "received_at", "amount_fen"):
-        key = (cid, cashier, _day(at))
-        shift[key] += fen
-        keys[f"payment:{pk}"] = key
-    for no, cid, cashier, at, fen in refunds.filter(channel=Channel.CASH).values_list(
-            "out_refund_no", "community_id", "cashier_id", "finished_at", "amount_fen"):
-        key = (cid, cashier, _day(at))
-        shift[key] -= fen
-        keys[f"refund:{no}"] = key
-    for no, cid, cashier, at, fen in recoveries.filter(channel=Channel.CASH).values_list(
-            "payout__out_refund_no", "community_id", "resolved_by_id", "resolved_at",
-            "amount_fen"):
-        key = (cid, cashier, _day(at))
-        shift[key] += fen
-        keys[f"refund_duplicate_recovered:{no}"] = key
+    nobody = []
+    for m in shift_movements(shift_records(unattended=True)):
+        if m.channel != Channel.CASH:
+            continue
+        key = (m.community_id, m.cashier_id, _day(m.at))
+        shift[key] += m.fen
+        keys[m.business_key] = key
+        if m.cashier_id is None and m.kind != PAYMENT:  # money in by the system: no sheet
+            nobody.append(f"{m.business_key}: cash {'paid out' if m.fen < 0 else 'taken'} "
+                          f"by nobody (on no cashier's 交班表)")
     ledger: dict[tuple, int] = defaultdict(int)
+    off_shift: dict[str, int] = defaultdict(int)
     # Every cash line once (no IN list of every key: the ledger may be large).
     for business_key, side, fen in JournalLine.objects.filter(account=chart.CASH).values_list(
             "entry__business_key", "side", "amount_fen").iterator(chunk_size=5000):
+        signed = fen if side == JournalLine.DEBIT else -fen
         key = keys.get(business_key)
         if key is not None:
-            ledger[key] += fen if side == JournalLine.DEBIT else -fen
+            ledger[key] += signed
+        else:
+            off_shift[business_key] += signed
     violations = [f"community #{k[0]} cashier #{k[1]} on {k[2]}: 交班表 cash "
                   f"{format_fen(shift[k])}, ledger {format_fen(ledger.get(k, 0))}"
                   for k in sorted(shift, key=str) if shift[k] != ledger.get(k, 0)]
-    nobody = RefundPayout.objects.filter(status=RefundPayout.Status.SUCCESS,
-                                         channel=Channel.CASH, cashier__isnull=True)
-    violations += [f"cash refund {no}: paid out by nobody (on no cashier's 交班表)"
-                   for no in nobody.values_list("out_refund_no", flat=True)[:MAX_REPORTED]]
+    violations += nobody[:MAX_REPORTED]
+    violations += [f"{key}: {format_fen(fen)} cash moved on no cashier's 交班表"
+                   for key, fen in sorted(off_shift.items()) if fen][:MAX_REPORTED]
     return len(shift), violations[:MAX_REPORTED]
 
 

@@ -29,6 +29,7 @@ from linli.billing.models import Bill, BillAdjustment, BillingSettings, BillRun
 from linli.billing.selectors import late_fee_due_fen, overdue_q, with_balances
 from linli.billing.services import config
 from linli.billing.services.adjustments import bill_adjustment_request
+from linli.billing.services.bill_run_reversal import BillRunReversalError, bill_run_reverse
 from linli.billing.services.planning import proration_reasons, warning_message
 from linli.console.dialogs import back_to, dialog, dialog_again
 from linli.console.html import statement_link
@@ -41,9 +42,11 @@ from linli.ledger import chart
 from linli.ledger.models import JournalEntry, JournalLine
 from linli.money import format_fen, format_price, plain_number
 from linli.payments.models import PaymentAllocation
+from linli.staff.names import person_name
 from linli.staff.privacy import phone_for
 
 ADJUST_PERMISSION = "billing.add_billadjustment"
+REVERSE_RUN_PERMISSION = "billing.change_billrun"  # as the bill runs page's Reverse link
 Kind = BillAdjustment.Kind
 
 
@@ -110,15 +113,62 @@ class BillingSettingsAdmin(ScopedAdmin):
         return format_fen(obj.finance_approval_above_fen)
 
 
+class BillRunReverseForm(BaseDialogForm):
+    """The reason for reversing a bill run (on the run's page)."""
+
+    reason = forms.CharField(label=pgettext_lazy("bill run", "Reason"), max_length=200,
+                             widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
+                             help_text=_("Reversing cancels every bill of the run and posts "
+                                         "the mirror of its ledger entries; what it paid from "
+                                         "prepaid balances goes back to them."))
+
+    def __init__(self, request, object_id=None, *args, **kwargs):
+        super().__init__(request, object_id, *args, **kwargs)
+        self.run = _in_scope(request, BillRun, object_id)
+
+
 @admin.register(BillRun)
 class BillRunAdmin(ReadOnlyAdmin):
     list_display = ["id", "community", "period_key", "status", "bill_count", "total",
-                    "created_by", "created_at", "reversed_at"]
+                    "created_by_name", "created_at", "reversed_at"]
     list_filter = ["community", "status"]
     search_fields = ["period_key"]
-    list_select_related = ["community", "created_by"]
-    exclude = ["total_fen", "warnings"]
-    readonly_fields = ["total", "warnings_shown"]
+    list_select_related = ["community", "created_by__staff"]
+    exclude = ["total_fen", "warnings", "created_by", "reversed_by"]
+    readonly_fields = ["total", "warnings_shown", "created_by_name", "reversed_by_name"]
+
+    actions_detail = ["reverse_run"]
+
+    # Unfold actions name permissions by method (see BillAdmin).
+    def has_reverse_run_permission(self, request, object_id=None):
+        if not request.user.has_perm(REVERSE_RUN_PERMISSION):
+            return False
+        if object_id is None:
+            return True
+        run = self.get_queryset(request).filter(pk=object_id).first()
+        return run is not None and run.status == BillRun.Status.COMMITTED
+
+    @action(description=_("Reverse the run (撤销)"), url_path="reverse-run", icon="undo",
+            permissions=["reverse_run"],
+            dialog=dialog(_("Reverse this bill run (撤销)"), BillRunReverseForm,
+                          _("Reverse the run")))
+    def reverse_run(self, request, form, object_id):
+        try:
+            run = bill_run_reverse(acting_user=request.user, run=form.run,
+                                   reason=form.cleaned_data["reason"])
+        except (BillRunReversalError, ValidationError) as exc:
+            return dialog_again(request, form, self.reverse_run, refusal=exc)
+        messages.success(request, gettext("Bill run #%(id)s was reversed; its bills are "
+                                          "cancelled.") % {"id": run.pk})
+        return back_to(request, reverse("admin:billing_billrun_change", args=[run.pk]))
+
+    @admin.display(description=_("by"), ordering="created_by__staff__display_name")
+    def created_by_name(self, obj):
+        return person_name(obj.created_by)
+
+    @admin.display(description=_("reversed by"))
+    def reversed_by_name(self, obj):
+        return person_name(obj.reversed_by)
 
     @admin.display(description=_("total"), ordering="total_fen")
     def total(self, obj):

@@ -21,7 +21,14 @@ from linli.billing.models import Bill
 from linli.billing.selectors import late_fee_due_fen, with_balances
 from linli.billing.statement import bill_label
 from linli.estate.models import Occupancy, Unit
-from linli.payments.models import COUNTER_CHANNELS, Channel, Payment, PrepaidWallet
+from linli.payments.models import (
+    COUNTER_CHANNELS,
+    Channel,
+    OrderRefund,
+    Payment,
+    PaymentAnomaly,
+    PrepaidWallet,
+)
 from linli.refunds.models import DuplicateRefund, RefundPayout
 
 SEARCH_LIMIT = 50
@@ -196,12 +203,15 @@ def receipt_pdf_url(payment: Payment) -> str | None:
 # --- a cashier's takings of a day ------------------------------------------------------------------
 #
 # A shift (交班) is one cashier's day at the counter: the money they took (counter
-# payments) and the money they handed out (refunds paid in cash or by transfer) or took
-# back (refunds paid twice, recovered). Its total per channel is net: cash in − cash out
-# is what the drawer must hold. ``refunds.invariants`` checks each shift against the
-# ledger with ``shift_records``.
+# payments) and the money they handed out (refunds paid in cash or by transfer, automatic
+# refunds the channel refused and the cashier paid instead) or took back (refunds paid
+# twice, money an anomaly owed, recovered). Its total per channel is net: cash in − cash
+# out is what the drawer must hold. ``refunds.invariants`` checks each shift against the
+# ledger with ``shift_records`` / ``shift_movements``.
 
 PAYMENT, REFUND, RECOVERY = "payment", "refund", "recovery"
+SETTLED, ANOMALY = "settled", "anomaly"
+COUNTER_SETTLEMENTS = (OrderRefund.SettledBy.CASH, OrderRefund.SettledBy.TRANSFER)
 
 
 @dataclass
@@ -258,28 +268,92 @@ def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
+@dataclass
+class ShiftRecords:
+    """What shifts are made of, as querysets: counter payments; refunds paid out at the
+    counter; refunds paid twice recovered at the counter; automatic refunds the channel
+    refused, paid at the counter instead (``settled``); money anomalies owed, paid back
+    at the counter (``anomalies``)."""
+
+    payments: object
+    refunds: object
+    recoveries: object
+    settled: object
+    anomalies: object
+
+
+@dataclass(frozen=True)
+class ShiftMovement:
+    """One movement of a shift: its ledger entry's business key, whose shift it is, and
+    the money (+ in, − out) by channel."""
+
+    kind: str
+    business_key: str
+    community_id: int
+    cashier_id: int | None
+    at: dt.datetime
+    channel: str
+    fen: int
+
+
 def shift_records(community_ids: Iterable[int] | None = None, *, cashier_id: int | None = None,
-                  start: dt.datetime | None = None, end: dt.datetime | None = None):
-    """(counter payments, refunds paid out at the counter, refunds paid twice recovered
-    at the counter), as querysets: what shifts are made of."""
-    payments = Payment.objects.filter(channel__in=COUNTER_CHANNELS, cashier__isnull=False)
-    refunds = RefundPayout.objects.filter(status=RefundPayout.Status.SUCCESS,
-                                          channel__in=COUNTER_CHANNELS)
-    recoveries = DuplicateRefund.objects.filter(status=DuplicateRefund.Status.RECOVERED)
-    if community_ids is not None:
-        ids = list(community_ids)
-        payments, refunds, recoveries = (payments.filter(community_id__in=ids),
-                                         refunds.filter(community_id__in=ids),
-                                         recoveries.filter(community_id__in=ids))
-    if cashier_id is not None:
-        payments = payments.filter(cashier_id=cashier_id)
-        refunds = refunds.filter(cashier_id=cashier_id)
-        recoveries = recoveries.filter(resolved_by_id=cashier_id)
-    if start is not None:
-        payments = payments.filter(received_at__gte=start, received_at__lt=end)
-        refunds = refunds.filter(finished_at__gte=start, finished_at__lt=end)
-        recoveries = recoveries.filter(resolved_at__gte=start, resolved_at__lt=end)
-    return payments, refunds, recoveries
+                  start: dt.datetime | None = None, end: dt.datetime | None = None,
+                  unattended: bool = False) -> ShiftRecords:
+    """Every record that moved money at a counter (see ``ShiftRecords``), filtered by
+    community, cashier and time. ``unattended``: also counter payments nobody took (the
+    system's, loaded or imported), which are on no cashier's sheet."""
+    payments = Payment.objects.filter(channel__in=COUNTER_CHANNELS)
+    records = ShiftRecords(
+        payments=payments if unattended else payments.filter(cashier__isnull=False),
+        refunds=RefundPayout.objects.filter(status=RefundPayout.Status.SUCCESS,
+                                            channel__in=COUNTER_CHANNELS),
+        recoveries=DuplicateRefund.objects.filter(status=DuplicateRefund.Status.RECOVERED),
+        settled=OrderRefund.objects.filter(status=OrderRefund.Status.SETTLED,
+                                           settled_by__in=COUNTER_SETTLEMENTS),
+        anomalies=PaymentAnomaly.objects.filter(
+            status=PaymentAnomaly.Status.RESOLVED,
+            resolution=PaymentAnomaly.Resolution.RECOVERED_COUNTER),
+    )
+    who = {"payments": "cashier_id", "refunds": "cashier_id", "recoveries": "resolved_by_id",
+           "settled": "settled_by_user_id", "anomalies": "resolved_by_id"}
+    when = {"payments": "received_at", "refunds": "finished_at", "recoveries": "resolved_at",
+            "settled": "finished_at", "anomalies": "resolved_at"}
+    for name in who:
+        qs = getattr(records, name)
+        if community_ids is not None:
+            qs = qs.filter(community_id__in=list(community_ids))
+        if cashier_id is not None:
+            qs = qs.filter(**{who[name]: cashier_id})
+        if start is not None:
+            qs = qs.filter(**{f"{when[name]}__gte": start, f"{when[name]}__lt": end})
+        setattr(records, name, qs)
+    return records
+
+
+def shift_movements(records: ShiftRecords):
+    """Every movement of ``records`` (``ShiftMovement``), streamed: what each shift's
+    totals and the ledger must agree on."""
+    for pk, cid, who, at, channel, fen in records.payments.values_list(
+            "pk", "community_id", "cashier_id", "received_at", "channel", "amount_fen"):
+        yield ShiftMovement(PAYMENT, f"payment:{pk}", cid, who, at, channel, fen)
+    for no, cid, who, at, channel, fen in records.refunds.values_list(
+            "out_refund_no", "community_id", "cashier_id", "finished_at", "channel",
+            "amount_fen"):
+        yield ShiftMovement(REFUND, f"refund:{no}", cid, who, at, channel, -fen)
+    for no, cid, who, at, channel, fen in records.recoveries.values_list(
+            "payout__out_refund_no", "community_id", "resolved_by_id", "resolved_at",
+            "channel", "amount_fen"):
+        yield ShiftMovement(RECOVERY, f"refund_duplicate_recovered:{no}", cid, who, at,
+                            channel, fen)
+    for no, cid, who, at, channel, fen in records.settled.values_list(
+            "out_refund_no", "community_id", "settled_by_user_id", "finished_at",
+            "settled_by", "amount_fen"):
+        yield ShiftMovement(SETTLED, f"auto_refund_settled:{no}", cid, who, at, channel,
+                            -fen)
+    for pk, cid, who, at, channel, held in records.anomalies.values_list(
+            "pk", "community_id", "resolved_by_id", "resolved_at", "resolution_channel",
+            "suspense_fen"):
+        yield ShiftMovement(ANOMALY, f"anomaly_resolve:{pk}", cid, who, at, channel, -held)
 
 
 def takings(community_ids: Iterable[int], *, cashier_id: int, day: dt.date,
@@ -290,19 +364,24 @@ def takings(community_ids: Iterable[int], *, cashier_id: int, day: dt.date,
     ids = [community_id] if community_id else list(community_ids)
     if community_id and community_id not in set(community_ids):
         ids = []
-    payments_qs, refunds_qs, recoveries_qs = shift_records(ids, cashier_id=cashier_id,
-                                                           start=start, end=end)
+    records = shift_records(ids, cashier_id=cashier_id, start=start, end=end)
     related = ["community", "unit__building"]
     if receipts_exist():
         related.append("receipt")
-    payments = list(payments_qs.select_related(*related).order_by("received_at", "id"))
-    refunds = list(refunds_qs.select_related("community", "application__unit__building",
-                                             "payment", "voucher")
+    payments = list(records.payments.select_related(*related).order_by("received_at", "id"))
+    refunds = list(records.refunds.select_related("community", "application__unit__building",
+                                                  "payment", "voucher")
                    .order_by("finished_at", "id"))
-    recoveries = list(recoveries_qs.select_related("community", "unit__building", "payout")
+    recoveries = list(records.recoveries.select_related("community", "unit__building", "payout")
                       .order_by("resolved_at", "id"))
-    lines = [_payment_line(p) for p in payments] + [_refund_line(r) for r in refunds] + [
-        _recovery_line(d) for d in recoveries]
+    settled = list(records.settled.select_related("community", "unit__building")
+                   .order_by("finished_at", "id"))
+    anomalies = list(records.anomalies.select_related(
+        "community", "resolution_unit__building", "order__unit__building")
+        .order_by("resolved_at", "id"))
+    lines = ([_payment_line(p) for p in payments] + [_refund_line(r) for r in refunds]
+             + [_recovery_line(d) for d in recoveries] + [_settled_line(o) for o in settled]
+             + [_anomaly_line(a) for a in anomalies])
     lines.sort(key=lambda line: line.at)
     totals: dict[str, list[int]] = {}
     for line in lines:
@@ -310,8 +389,8 @@ def takings(community_ids: Iterable[int], *, cashier_id: int, day: dt.date,
         entry[0] += 1
         entry[1] += line.amount_fen
     by_channel = [(c, str(Channel(c).label), *totals[c]) for c in COUNTER_CHANNELS if c in totals]
-    names = sorted({p.community.name for p in payments} | {r.community.name for r in refunds}
-                   | {d.community.name for d in recoveries})
+    names = sorted({x.community.name for x in (*payments, *refunds, *recoveries, *settled,
+                                                *anomalies)})
     return Takings(payments, by_channel, sum(line.amount_fen for line in lines), names,
                    lines=lines, refunds=refunds, recoveries=recoveries)
 
@@ -331,3 +410,16 @@ def _refund_line(r) -> TakingsLine:
 def _recovery_line(d) -> TakingsLine:
     return TakingsLine(RECOVERY, d.resolved_at, d.payout.out_refund_no,
                        f"{d.community.name} {d.unit}", "", d.channel, d.amount_fen, d.reference)
+
+
+def _settled_line(o: OrderRefund) -> TakingsLine:
+    unit = f" {o.unit}" if o.unit_id else ""
+    return TakingsLine(SETTLED, o.finished_at, o.out_refund_no, f"{o.community.name}{unit}",
+                       "", o.settled_by, -o.amount_fen, o.settle_note)
+
+
+def _anomaly_line(a: PaymentAnomaly) -> TakingsLine:
+    unit = a.resolution_unit or (a.order.unit if a.order_id else None)
+    return TakingsLine(ANOMALY, a.resolved_at, a.transaction_id or f"#{a.pk}",
+                       f"{a.community.name} {unit}" if unit else a.community.name, "",
+                       a.resolution_channel, -a.suspense_fen, a.resolution_note)

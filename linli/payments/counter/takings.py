@@ -3,8 +3,9 @@ Excel (thin: scope, permission and input checked here, figures from
 ``counter.selectors.takings``).
 
 A shift lists the money the cashier took at the counter and the money they handed out
-there (refunds paid in cash or by transfer, as negative lines), or took back (refunds
-paid twice, recovered); its totals per channel are net, so the cash total is what the
+there (refunds paid in cash or by transfer, automatic refunds the channel refused and the
+cashier paid instead, as negative lines), or took back (refunds paid twice, money an
+anomaly owed, recovered); its totals per channel are net, so the cash total is what the
 drawer must hold.
 """
 
@@ -73,8 +74,12 @@ def cashier_choices(user, community_ids: frozenset[int]) -> list[tuple[int, str]
               .values("cashier_id").distinct().order_by())
     payers = (RefundPayout.objects.filter(community_id__in=ids, cashier__isnull=False)
               .values("cashier_id").distinct().order_by())
+    records = sel.shift_records(ids)
+    settlers = records.settled.values("settled_by_user_id").distinct().order_by()
+    recoverers = records.anomalies.values("resolved_by_id").distinct().order_by()
     users = (get_user_model().objects
              .filter(Q(pk=user.pk) | Q(pk__in=takers) | Q(pk__in=payers)
+                     | Q(pk__in=settlers) | Q(pk__in=recoverers)
                      | Q(staff__role=Role.CASHIER, staff__communities__in=ids))
              .select_related("staff").distinct().order_by("username"))
     choices = [(u.pk, user_label(u)) for u in users]
@@ -126,6 +131,10 @@ def channel_text(line: sel.TakingsLine) -> str:
         return _("%(channel)s, refund paid out") % {"channel": label}
     if line.kind == sel.RECOVERY:
         return _("%(channel)s, refund paid twice recovered") % {"channel": label}
+    if line.kind == sel.SETTLED:
+        return _("%(channel)s, automatic refund paid at the counter") % {"channel": label}
+    if line.kind == sel.ANOMALY:
+        return _("%(channel)s, money an anomaly owed recovered") % {"channel": label}
     return label
 
 

@@ -90,6 +90,10 @@ class PaymentAnomaly(models.Model):
                                     related_name="+")
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     resolution_note = models.CharField(_("resolution note"), max_length=255, blank=True)
+    resolution_channel = models.CharField(
+        _("paid back by"), max_length=16, choices=Channel.choices, blank=True,
+        help_text=_("How money owed back was recovered (cash or transfer at the counter, "
+                    "or the prepaid balance): the cashier's handover sheet lists it."))
 
     class Meta:
         verbose_name = _("payment anomaly")

@@ -120,7 +120,8 @@ class PrepaidWallet(models.Model):
 
 class PrepaidMovement(models.Model):
     class Kind(models.TextChoices):
-        DEPOSIT = "deposit", _("Deposit")
+        # A top-up of the prepaid balance (预存), never a security deposit (押金).
+        DEPOSIT = "deposit", pgettext_lazy("prepaid movement", "Top-up")
         OFFSET = "offset", _("Paid a bill")
         EXCESS = "excess", _("Overpayment kept")
         REFUND = "refund", _("Refunded")

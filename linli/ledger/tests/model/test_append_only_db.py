@@ -1,4 +1,4 @@
-"""Journal entries, journal lines, receipts and refund vouchers refuse UPDATE and DELETE
+"""Journal entries, journal lines, receipts, receipt voids and refund vouchers refuse UPDATE and DELETE
 at the database itself — on SQLite (the default install) as on PostgreSQL — while
 Django's flush (the test runner's, or an operator's) still empties them, and `linli
 check` says when a table has lost its triggers."""
@@ -15,28 +15,31 @@ from linli.ledger.append_only import SWITCH, append_only_unlocked, guarded_table
 from linli.ledger.invariants import append_only_triggers
 from linli.ledger.models import JournalEntry, JournalLine
 from linli.payments.models import Channel
-from linli.receipts.models import Receipt
+from linli.receipts.models import Receipt, ReceiptVoid
 from linli.refunds.models import RefundVoucher
 from linli.refunds.payouts import refund_record_counter
 from linli.refunds.services import refund_apply, refund_approve
 from linli.refunds.tests.helpers import World
 
 TABLES = ["ledger_journalentry", "ledger_journalline", "receipts_receipt",
-          "refunds_refundvoucher"]
+          "receipts_receiptvoid", "refunds_refundvoucher"]
 UPDATES = {
     "ledger_journalentry": "UPDATE ledger_journalentry SET memo = 'edited' WHERE id = %s",
     "ledger_journalline": "UPDATE ledger_journalline SET amount_fen = amount_fen + 1 "
                           "WHERE id = %s",
     "receipts_receipt": "UPDATE receipts_receipt SET total_fen = 1 WHERE id = %s",
+    "receipts_receiptvoid": "UPDATE receipts_receiptvoid SET reason = 'edited' WHERE id = %s",
     "refunds_refundvoucher": "UPDATE refunds_refundvoucher SET total_fen = 1 WHERE id = %s",
 }
 MODELS = {"ledger_journalentry": JournalEntry, "ledger_journalline": JournalLine,
-          "receipts_receipt": Receipt, "refunds_refundvoucher": RefundVoucher}
+          "receipts_receipt": Receipt, "receipts_receiptvoid": ReceiptVoid,
+          "refunds_refundvoucher": RefundVoucher}
 
 
 def refunded_cash_payment() -> None:
-    """A cash payment with its receipt, refunded in part at the counter (a voucher): at
-    least one row in each append-only table."""
+    """A cash payment with its receipt, refunded in part at the counter (a voucher), and a
+    receipt voided (a row written directly: only its table matters here): at least one
+    row in each append-only table."""
     world = World()
     unit, owner = world.unit()
     bills = world.bills(unit)
@@ -46,6 +49,9 @@ def refunded_cash_payment() -> None:
     refund_approve(acting_user=world.manager, application=application)
     refund_record_counter(acting_user=world.cashier, application=application,
                           channel=Channel.CASH)
+    receipt = Receipt.objects.get(payment=payment)
+    ReceiptVoid.objects.create(receipt=receipt, community_id=receipt.community_id,
+                               reason="test", voided_at=receipt.issued_at)
 
 
 @pytest.fixture
@@ -64,7 +70,7 @@ def run_sql(sql: str, params) -> None:
         cursor.execute(sql, params)
 
 
-def test_every_append_only_model_is_one_of_the_four_tables():
+def test_every_append_only_model_is_one_of_the_five_tables():
     assert guarded_tables() == sorted(TABLES)
 
 
@@ -83,7 +89,7 @@ def test_the_database_refuses_update_and_delete(rows, table):
 @pytest.mark.django_db
 def test_linli_check_sees_the_triggers_in_place():
     checked, violations = append_only_triggers()
-    assert (checked, violations) == (4, [])
+    assert (checked, violations) == (5, [])
 
 
 @pytest.mark.django_db
