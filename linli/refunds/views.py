@@ -13,9 +13,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from linli.money import MoneyError, parse_yuan
+from linli.owners.access import owner_required
 from linli.payments.models import Payment
 from linli.payments.orders import payer_unit_ids
-from linli.owners.access import owner_required
 from linli.refunds.models import RefundApplication, RefundVoucher
 from linli.refunds.pdf import voucher_pdf
 from linli.refunds.selectors import policy_for, policy_text, refundable_for_payment
