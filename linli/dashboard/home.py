@@ -1,0 +1,113 @@
+"""The console's home page (django-unfold's ``DASHBOARD_CALLBACK``): today's takings by
+channel, this month against last month, cards other apps add (本月收缴率), and the to-dos
+waiting for this staff member — each figure a link to what it is made of."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+
+from linli.core import todos
+from linli.dashboard import cards, report, scope
+from linli.dashboard import takings as tk
+from linli.money import fen_to_decimal, format_fen
+
+
+def dashboard_callback(request, context: dict) -> dict:
+    user = request.user
+    ids = scope.community_ids(user)
+    context.update({
+        "dashboard": True,
+        "takings": takings_card(user, ids) if user.has_perm(scope.TAKINGS_PERMISSION) else None,
+        "cards": cards.cards_for(user, ids),
+        "todos": todo_list(user, ids),
+    })
+    return context
+
+
+# --- to-dos ------------------------------------------------------------------------------------
+
+
+def todo_link(item: todos.Todo) -> str | None:
+    try:
+        if item.model:
+            app_label, model = item.model.lower().split(".")
+            base = reverse(f"admin:{app_label}_{model}_changelist")
+            return f"{base}?{urlencode({'todo': item.key})}"
+        base = reverse(item.url_name)
+    except NoReverseMatch:
+        return None
+    return f"{base}?{item.query}" if item.query else base
+
+
+def todo_list(user, ids: frozenset[int]) -> list[dict]:
+    """Every to-do this user may act on, with how many records wait for them."""
+    found = []
+    for item in todos.registered():
+        link = todo_link(item)
+        if link is None or not item.visible_to(user):
+            continue
+        found.append({"key": item.key, "title": item.title, "icon": item.icon, "link": link,
+                      "count": item.pending(user, ids).count()})
+    return found
+
+
+# --- takings -----------------------------------------------------------------------------------
+
+
+def _report_url(period: str, day: dt.date) -> str:
+    query = {"period": period, "day": day.isoformat()}
+    if period == "month":
+        query["month"] = f"{day:%Y-%m}"
+    return f"{reverse('dashboard:takings')}?{urlencode(query)}"
+
+
+def _figure(label: str, window: tk.Window) -> dict:
+    total = tk.takings(window).total(every=True)
+    return {"label": label, "amount": format_fen(total.amount_fen), "fen": total.amount_fen,
+            "link": report.rows_url(window)}
+
+
+def _month_chart(ids, today: dt.date, own) -> dict:
+    """Net takings per day of this month and of last month (yuan, as exact strings)."""
+    series = []
+    for label, first in ((_("This month"), tk.month_first(today)),
+                         (_("Last month"), tk.month_first(today, -1))):
+        by_day = tk.takings(tk.month_window(ids, first, cashier_id=own), by="day")
+        last = (tk.month_first(first, 1) - dt.timedelta(days=1)).day
+        values = [str(fen_to_decimal(by_day.total(first.replace(day=d)).amount_fen))
+                  for d in range(1, last + 1)]
+        series.append({"label": str(label), "data": values})
+    series[0]["backgroundColor"] = "var(--color-primary-600)"
+    series[1]["backgroundColor"] = "var(--color-base-300)"
+    return {"labels": [str(d) for d in range(1, 32)], "datasets": series}
+
+
+def takings_card(user, ids: frozenset[int]) -> dict:
+    own = scope.own_cashier(user)
+    today = timezone.localdate()
+    window = tk.day_window(ids, today, cashier_id=own)
+    result = tk.takings(window)
+    first = tk.month_first(today)
+    last_first = tk.month_first(today, -1)
+    last_end = tk.month_first(today) - dt.timedelta(days=1)
+    same_day = last_first + dt.timedelta(days=min(today.day, last_end.day) - 1)
+    return {
+        "title": _("My takings today") if own else _("Today's takings"),
+        "rows": report.channel_rows(result, window, None, every=True),
+        "report_link": _report_url("day", today),
+        "month": [
+            _figure(_("This month so far"), tk.days_window(ids, first, today, cashier_id=own)),
+            _figure(_("Last month, same days"),
+                    tk.days_window(ids, last_first, same_day, cashier_id=own)),
+            _figure(_("Last month in all"), tk.month_window(ids, last_first, cashier_id=own)),
+        ],
+        "month_link": _report_url("month", today),
+        "chart": json.dumps(_month_chart(ids, today, own), ensure_ascii=False),
+        "definitions": report.definitions(),
+    }
