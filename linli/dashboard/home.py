@@ -67,47 +67,55 @@ def _report_url(period: str, day: dt.date) -> str:
     return f"{reverse('dashboard:takings')}?{urlencode(query)}"
 
 
-def _figure(label: str, window: tk.Window) -> dict:
-    total = tk.takings(window).total(every=True)
-    return {"label": label, "amount": format_fen(total.amount_fen), "fen": total.amount_fen,
+def _figure(label: str, window: tk.Window, by_day: tk.Takings, days) -> dict:
+    fen = sum(by_day.total(day).amount_fen for day in days)
+    return {"label": label, "amount": format_fen(fen), "fen": fen,
             "link": report.rows_url(window)}
 
 
-def _month_chart(ids, today: dt.date, own) -> dict:
-    """Net takings per day of this month and of last month (yuan, as exact strings)."""
-    series = []
-    for label, first in ((_("This month"), tk.month_first(today)),
-                         (_("Last month"), tk.month_first(today, -1))):
-        by_day = tk.takings(tk.month_window(ids, first, cashier_id=own), by="day")
-        last = (tk.month_first(first, 1) - dt.timedelta(days=1)).day
-        values = [str(fen_to_decimal(by_day.total(first.replace(day=d)).amount_fen))
-                  for d in range(1, last + 1)]
-        series.append({"label": str(label), "data": values})
-    series[0]["backgroundColor"] = "var(--color-primary-600)"
-    series[1]["backgroundColor"] = "var(--color-base-300)"
-    return {"labels": [str(d) for d in range(1, 32)], "datasets": series}
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _chart(months: list[tuple[str, dt.date, tk.Takings]]) -> str:
+    """Net takings per day of each month (yuan, as exact strings: no float)."""
+    datasets = []
+    for label, first, by_day in months:
+        last = tk.month_first(first, 1) - dt.timedelta(days=1)
+        datasets.append({"label": label, "data": [
+            str(fen_to_decimal(by_day.total(day).amount_fen)) for day in _days(first, last)]})
+    datasets[0]["backgroundColor"] = "var(--color-primary-600)"
+    datasets[1]["backgroundColor"] = "var(--color-base-300)"
+    return json.dumps({"labels": [str(d) for d in range(1, 32)], "datasets": datasets},
+                      ensure_ascii=False)
 
 
 def takings_card(user, ids: frozenset[int]) -> dict:
+    """Today by channel; this month so far against last month (the same days, and in
+    all), from one by-day reading of each month."""
     own = scope.own_cashier(user)
     today = timezone.localdate()
     window = tk.day_window(ids, today, cashier_id=own)
-    result = tk.takings(window)
-    first = tk.month_first(today)
-    last_first = tk.month_first(today, -1)
-    last_end = tk.month_first(today) - dt.timedelta(days=1)
+    first, last_first = tk.month_first(today), tk.month_first(today, -1)
+    last_end = first - dt.timedelta(days=1)
     same_day = last_first + dt.timedelta(days=min(today.day, last_end.day) - 1)
+    this_month = tk.takings(tk.month_window(ids, first, cashier_id=own), by="day")
+    last_month = tk.takings(tk.month_window(ids, last_first, cashier_id=own), by="day")
     return {
         "title": _("My takings today") if own else _("Today's takings"),
-        "rows": report.channel_rows(result, window, None, every=True),
+        "rows": report.channel_rows(tk.takings(window), window, None, every=True),
         "report_link": _report_url("day", today),
         "month": [
-            _figure(_("This month so far"), tk.days_window(ids, first, today, cashier_id=own)),
+            _figure(_("This month so far"), tk.days_window(ids, first, today, cashier_id=own),
+                    this_month, _days(first, today)),
             _figure(_("Last month, same days"),
-                    tk.days_window(ids, last_first, same_day, cashier_id=own)),
-            _figure(_("Last month in all"), tk.month_window(ids, last_first, cashier_id=own)),
+                    tk.days_window(ids, last_first, same_day, cashier_id=own),
+                    last_month, _days(last_first, same_day)),
+            _figure(_("Last month in all"), tk.month_window(ids, last_first, cashier_id=own),
+                    last_month, _days(last_first, last_end)),
         ],
         "month_link": _report_url("month", today),
-        "chart": json.dumps(_month_chart(ids, today, own), ensure_ascii=False),
+        "chart": _chart([(str(_("This month")), first, this_month),
+                         (str(_("Last month")), last_first, last_month)]),
         "definitions": report.definitions(),
     }

@@ -93,7 +93,7 @@ def takings_rows(request: HttpRequest) -> HttpResponse:
     """The records behind one figure, and their sum (which is the figure)."""
     user = request.user
     form = RowsForm(request.GET)
-    lines, total = [], 0
+    lines, total, count = [], 0, 0
     if form.is_valid():
         data = form.cleaned_data
         ids = scope.community_ids(user)
@@ -109,8 +109,9 @@ def takings_rows(request: HttpRequest) -> HttpResponse:
                                 cashier_id=own if own is not None else cashier,
                                 channel=data["channel"] or None, kind=data["kind"] or None)
         lines = drill.lines(window, user)
-        total = sum(line.amount_fen for line in lines)
+        figure = tk.takings(window).total(every=True)
+        total, count = figure.amount_fen, figure.count
     context = {**admin.site.each_context(request), "title": _("Records behind the figure"),
                "form": form, "lines": lines, "total": format_fen(total),
-               "total_fen": total, "count": len(lines)}
+               "total_fen": total, "count": count, "shown": len(lines)}
     return TemplateResponse(request, "dashboard/takings_rows.html", context)

@@ -4,6 +4,8 @@ waiting for this user — counted and linked, scoped to their communities."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
@@ -119,5 +121,22 @@ def test_a_new_app_adds_its_todo_through_the_registry(client, fx):
 def test_the_home_page_loads_no_script_from_elsewhere_and_no_inline_script(client, fx):
     text = home(client, fx.world.manager).content.decode()
     assert 'data-type="bar"' in text  # unfold's Chart.js draws it from the data attribute
-    assert "<script>" not in text and "cdn" not in text.lower()
+    inline = [tag for tag in re.findall(r"<script\b[^>]*>", text)
+              if "src=" not in tag and "application/json" not in tag]
+    assert inline == [] and "cdn" not in text.lower()
+    assert all(src.startswith("/static/") for src in re.findall(r'<script[^>]*src="([^"]+)"', text))
     assert reverse("dashboard:takings") in text
+
+
+def test_every_figure_on_the_home_page_opens_the_records_that_sum_to_it(client, fx):
+    for user in (fx.world.manager, fx.world.cashier):
+        page = home(client, user)
+        card = page.context["takings"]
+        for _label, count, amount in card["rows"]:
+            drilled = client.get(amount.link)
+            assert drilled.context["total_fen"] == amount.fen
+            assert len(drilled.context["lines"]) == count.count
+            assert sum(line.amount_fen for line in drilled.context["lines"]) == amount.fen
+        for fig in card["month"]:
+            lines = client.get(fig["link"]).context["lines"]
+            assert sum(line.amount_fen for line in lines) == fig["fen"], fig["label"]
