@@ -1,6 +1,9 @@
 """A community with money through every channel today and last month, refunds paid out
 at the counter, and one to-do of each kind; a second community with nothing, whose
-manager must see none of it. Everything money is made through the real services."""
+manager must see none of it. Payments, refunds and the waiver go through the real
+services; the other to-dos are rows in the state their workflow leaves them (a flagged
+reading, an open anomaly, a refund needing staff, a refund paid twice, a failed job),
+written directly: the dashboard only reads them, and ``linli check`` is not run here."""
 
 from __future__ import annotations
 
