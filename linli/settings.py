@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "linli.refunds",
     "linli.reports",
     "linli.console",
+    "linli.dashboard",
     "linli.demo",
     "linli.bench",
 ]
@@ -130,8 +131,10 @@ WSGI_APPLICATION = "linli.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        # The console's one override of its theme: dialogs show refusals (console/dialogs.py).
-        "DIRS": [BASE_DIR / "templates", BASE_DIR / "console" / "templates_override"],
+        # The console's overrides of its theme: dialogs show refusals (console/dialogs.py);
+        # the home page is the dashboard (dashboard/home.py).
+        "DIRS": [BASE_DIR / "templates", BASE_DIR / "console" / "templates_override",
+                 BASE_DIR / "dashboard" / "templates_override"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -16,6 +16,7 @@ urlpatterns = [
     path("console/refunds/", include("linli.refunds.urls")),
     path("console/reports/", include("linli.reports.urls")),
     path("console/portal/", include("linli.portal.urls_console")),
+    path("console/takings/", include("linli.dashboard.urls")),
     path("console/", admin.site.urls),
     path("pay/", include("linli.payments.urls_pay")),
     path("r/", include("linli.receipts.urls_public")),

@@ -64,6 +64,7 @@ GROUPS = [
         (_("Collection rate"), "percent", "reports:collection", "billing.view_bill"),
         (_("Arrears by unit"), "pending_actions", "reports:arrears", "billing.view_bill"),
         (_("Fees summary"), "table_chart", "reports:summary", "billing.view_bill"),
+        (_("Takings report"), "monitoring", "dashboard:takings", "payments.view_payment"),
         (_("Journal entries"), "account_balance", "admin:ledger_journalentry_changelist", "ledger.view_journalentry"),
     ]),
     (_("System"), [
@@ -103,5 +104,8 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "SHOW_LANGUAGES": True,
+    # The home page: a dashboard per role (linli/dashboard/home.py; template
+    # linli/dashboard/templates_override/admin/index.html).
+    "DASHBOARD_CALLBACK": "linli.dashboard.home.dashboard_callback",
     "SIDEBAR": {"show_search": True, "show_all_applications": False, "navigation": navigation},
 }

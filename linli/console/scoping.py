@@ -33,11 +33,12 @@ from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.contrib.filters.admin import RelatedDropdownFilter
 
 from linli.console.exports import queryset_to_xlsx_response
+from linli.core import todos
 from linli.core.audit import audit_record, diff, snapshot
 from linli.core.http import client_ip
 from linli.core.models import AuditEvent
 from linli.estate.models import Company
-from linli.staff.scope import company_id_for, scope_queryset
+from linli.staff.scope import community_ids_for, company_id_for, scope_queryset
 
 
 def community_path_for(model: type[models.Model]) -> str | None:
@@ -100,6 +101,32 @@ def _scoped_filter_class(cls: type) -> type:
     if issubclass(cls, ScopedChoicesMixin) or not issubclass(cls, RelatedFieldListFilter):
         return cls
     return type(f"Scoped{cls.__name__}", (ScopedChoicesMixin, cls), {})
+
+
+class TodoFilter(admin.SimpleListFilter):
+    """"Waiting for me": the records of one of the page's to-dos (``linli.core.todos``)
+    that wait for this user — the list the home page's to-do count links to."""
+
+    title = _("to-do")
+    parameter_name = "todo"
+
+    def _todos(self, model_admin) -> list[todos.Todo]:
+        return todos.for_model(model_admin.model._meta.label)
+
+    def lookups(self, request, model_admin):
+        return [(t.key, t.title) for t in self._todos(model_admin)
+                if t.visible_to(request.user)]
+
+    def queryset(self, request, queryset):
+        chosen = next((t for t in self._todos(self.model_admin) if t.key == self.value()), None)
+        if chosen is None or not chosen.visible_to(request.user):
+            return queryset
+        waiting = chosen.pending(request.user, community_ids_for(request.user))
+        return queryset.filter(pk__in=waiting.values("pk"))
+
+    def __init__(self, request, params, model, model_admin):
+        self.model_admin = model_admin
+        super().__init__(request, params, model, model_admin)
 
 
 # --- audit helpers ---------------------------------------------------------------
@@ -257,6 +284,8 @@ class ScopedAdmin(ModelAdmin):
             elif isinstance(item, type):
                 item = _scoped_filter_class(item)
             filters.append(item)
+        if todos.for_model(self.model._meta.label):
+            filters.append(TodoFilter)
         return filters
 
     def _is_relation(self, name: str) -> bool:

@@ -23,7 +23,7 @@ def is_front_door(rel: Path) -> bool:
     parts = rel.parts
     if "tests" in parts or "migrations" in parts:
         return False
-    if parts[0] in {"console", "portal"}:
+    if parts[0] in {"console", "portal", "dashboard"}:
         return True
     if parts[-3:-1] == ("management", "commands"):
         return True
