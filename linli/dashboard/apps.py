@@ -6,3 +6,9 @@ class DashboardConfig(AppConfig):
     name = "linli.dashboard"
     label = "dashboard"
     verbose_name = _("Dashboard")
+
+    def ready(self):
+        from linli.dashboard import cards, rate_card
+
+        cards.register(rate_card.collection_rate_card)
+        cards.register(rate_card.aging_card)
