@@ -15,6 +15,7 @@ urlpatterns = [
     path("console/receipts/", include("linli.receipts.urls")),
     path("console/refunds/", include("linli.refunds.urls")),
     path("console/reports/", include("linli.reports.urls")),
+    path("console/billing/units/", include("linli.reports.urls_statement")),
     path("console/portal/", include("linli.portal.urls_console")),
     path("console/takings/", include("linli.dashboard.urls")),
     path("console/", admin.site.urls),

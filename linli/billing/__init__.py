@@ -1,2 +1,2 @@
-"""Owns fee items, standards, meter readings, bill runs, bills, adjustments, late fees, statements.
+"""Owns fee items, standards, meter readings, bill runs, bills, adjustments, late fees.
 May use: ledger, staff, estate, core, money."""

@@ -116,3 +116,9 @@ def owed_by_unit(*, community_id: int) -> dict[int, int]:
         .order_by()
     )
     return {r["unit_id"]: r["total"] or 0 for r in rows if r["total"]}
+
+
+def bill_label(bill: Bill) -> str:
+    """“物业服务费 2026-11”, or with the parking space: “停车费 B1-012 2026-11”."""
+    space = f" {bill.parking_space.code}" if bill.parking_space_id else ""
+    return f"{bill.fee_item.name}{space} {bill.period_key}"

@@ -8,5 +8,4 @@ app_name = "billing"
 urlpatterns = [
     path("runs/", include("linli.billing.urls_runs")),
     path("meters/", include("linli.billing.urls_meters")),
-    path("units/", include("linli.billing.urls_statement")),
 ]

@@ -19,7 +19,7 @@ def link(url: str, text) -> str:
 
 def statement_link(unit_id: int) -> str:
     """The link to a unit's statement (户账)."""
-    return link(reverse("billing:unit-statement", args=[unit_id]), _("Statement"))
+    return link(reverse("unit:statement", args=[unit_id]), _("Statement"))
 
 
 def table(headers, rows) -> str:

@@ -73,8 +73,8 @@ class UnitAdmin(ScopedAdmin):
 def unit_money_links(user):
     """A column showing the links to a unit's statement (户账) and prepaid deposit page
     that ``user`` may open (built per request: admin instances are shared)."""
-    links = [(_("Statement"), "billing:unit-statement", "billing.view_bill"),
-             (_("Prepaid deposit"), "billing:unit-deposit", "payments.add_payment")]
+    links = [(_("Statement"), "unit:statement", "billing.view_bill"),
+             (_("Prepaid deposit"), "unit:deposit", "payments.add_payment")]
     allowed = [(title, name) for title, name, perm in links if user.has_perm(perm)]
 
     @admin.display(description=_("Fees"))

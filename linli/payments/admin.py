@@ -11,7 +11,7 @@ Money received is recorded only by ``linli.payments.services`` (the counter, pre
 deposits, the gateways), and nothing financial is ever edited or deleted (DESIGN §3,
 §7): these pages list and show; a mistake is corrected by a new document (a refund).
 Deposits and payments from the prepaid balance are taken on the unit statement page
-(``billing:unit-deposit``, ``billing:unit-statement``).
+(``unit:deposit``, ``unit:statement``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
-from linli.billing.statement import bill_label
+from linli.billing.selectors import bill_label
 from linli.console.html import link as _link
 from linli.console.html import statement_link
 from linli.console.html import table as _table

@@ -124,7 +124,7 @@ def console_apply(request, payment_id: int):
     return render(request, "refunds/console_apply.html", {
         **admin.site.each_context(request), **context,
         "title": _("Apply for a refund for the owner"),
-        "statement_url": reverse("billing:unit-statement", args=[payment.unit_id]),
+        "statement_url": reverse("unit:statement", args=[payment.unit_id]),
     })
 
 

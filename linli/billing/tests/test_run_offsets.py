@@ -18,13 +18,13 @@ from linli.billing.selectors import bill_with_balance
 from linli.billing.services.adjustments import bill_adjustment_request
 from linli.billing.services.bill_run import bill_run_commit, bill_run_offset
 from linli.billing.services.bill_run_reversal import BillRunReversalError, bill_run_reverse
-from linli.billing.statement import unit_statement, unit_statement_totals
 from linli.ledger import chart
 from linli.ledger.models import JournalEntry
 from linli.ledger.selectors import account_balance
 from linli.payments.models import Channel, Payment, PaymentReversal, PrepaidMovement
 from linli.payments.services import payment_record, prepaid_deposit, prepaid_pay_bills
 from linli.payments.tests.helpers import check_ok, fixed_fee, wallet_fen
+from linli.reports.statement import unit_statement, unit_statement_totals
 
 MONTH = "2026-10"
 

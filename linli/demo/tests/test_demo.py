@@ -38,7 +38,6 @@ from linli.billing.models import (
     MeterReading,
 )
 from linli.billing.selectors import overdue_q
-from linli.billing.statement import unit_statement, unit_statement_totals
 from linli.core.validators import validate_id_number, validate_mobile
 from linli.demo.billing import billing_summary, billing_summary_text
 from linli.demo.data import DEMO_PASSWORD, USERNAMES, DemoRefused, load_demo
@@ -55,6 +54,7 @@ from linli.estate.models import (
 )
 from linli.money import round_to_fen
 from linli.payments.models import Payment, PaymentAllocation, PrepaidMovement, PrepaidWallet
+from linli.reports.statement import unit_statement, unit_statement_totals
 from linli.staff.models import Role
 
 CUIHU, JINXIU = "翠湖花园", "锦绣苑"

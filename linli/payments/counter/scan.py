@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from linli.billing.statement import bill_label
+from linli.billing.selectors import bill_label
 from linli.core.http import client_ip
 from linli.money import format_fen
 from linli.payments.counter import selectors as sel

@@ -18,8 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from linli.billing.models import Bill
-from linli.billing.selectors import late_fee_due_fen, with_balances
-from linli.billing.statement import bill_label
+from linli.billing.selectors import bill_label, late_fee_due_fen, with_balances
 from linli.estate.models import Occupancy, Unit
 from linli.payments.models import (
     COUNTER_CHANNELS,

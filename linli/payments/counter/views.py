@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from linli.billing.statement import bill_label
+from linli.billing.selectors import bill_label
 from linli.estate.models import Unit
 from linli.money import format_fen
 from linli.payments.counter import selectors as sel
@@ -258,7 +258,7 @@ def _render_unit(request: HttpRequest, unit: Unit, today: dt.date, *, form: Coun
         "review": _review_context(review) if review else None,
         "changes": changes or [],
         "cash": Channel.CASH,
-        "statement_url": reverse("billing:unit-statement", args=[unit.pk])
+        "statement_url": reverse("unit:statement", args=[unit.pk])
         if request.user.has_perm("billing.view_bill") else None,
         "desk_url": reverse("counter:desk"),
         "scan_channels": scan_channels(unit.community_id) if dues else [],

@@ -26,6 +26,6 @@ def test_a_top_up_reads_yu_cun_not_ya_jin(world, client):
     assert page.status_code == 200
     body = page.content.decode()
     assert "预存" in body and "押金" not in body
-    statement = client.get(reverse("billing:unit-statement", args=[world.a.unit.pk]))
+    statement = client.get(reverse("unit:statement", args=[world.a.unit.pk]))
     assert statement.status_code == 200
     assert "预存" in statement.content.decode() and "押金" not in statement.content.decode()

@@ -22,7 +22,6 @@ from linli.billing.services import config
 from linli.billing.services.adjustments import bill_adjustment_request
 from linli.billing.services.bill_run import bill_run_commit
 from linli.billing.services.bill_run_reversal import bill_run_reverse
-from linli.billing.statement import Kind, unit_statement, unit_statement_totals
 from linli.estate.models import Occupancy
 from linli.ledger.models import JournalEntry
 from linli.payments.gateways import gateway_for
@@ -34,6 +33,7 @@ from linli.refunds.models import RefundApplication, RefundPayout
 from linli.refunds.payouts import payout_send, refund_execute, refund_record_counter
 from linli.refunds.services import refund_apply, refund_approve, refund_reject
 from linli.refunds.tests.helpers import check_ok
+from linli.reports.statement import Kind, unit_statement, unit_statement_totals
 from linli.staff.models import Role
 
 START = dt.date(2024, 1, 1)

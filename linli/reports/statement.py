@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from linli.billing.models import Bill, BillAdjustment, BillRun
-from linli.billing.selectors import CHARGE_REDUCING, late_fee_due_fen, with_balances
+from linli.billing.selectors import CHARGE_REDUCING, bill_label, late_fee_due_fen, with_balances
 from linli.money import format_fen
 from linli.payments.models import (
     Channel,
@@ -130,12 +130,6 @@ def unit_statement_totals(unit_id: int, *, as_of: dt.date | None = None) -> Stat
         as_of=as_of,
         open_bills=open_bills,
     )
-
-
-def bill_label(bill: Bill) -> str:
-    """“物业服务费 2026-11”, or with the parking space: “停车费 B1-012 2026-11”."""
-    space = f" {bill.parking_space.code}" if bill.parking_space_id else ""
-    return f"{bill.fee_item.name}{space} {bill.period_key}"
 
 
 # --- the rows of each kind of document ----------------------------------------------------

@@ -35,13 +35,6 @@ from openpyxl.styles import Font
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from linli.billing.selectors import late_fee_due_fen
-from linli.billing.statement import (
-    StatementRow,
-    StatementTotals,
-    bill_label,
-    unit_statement,
-    unit_statement_totals,
-)
 from linli.core.audit import audit_record
 from linli.core.http import client_ip
 from linli.core.models import AuditEvent
@@ -50,6 +43,13 @@ from linli.estate.models import Occupancy, Unit
 from linli.money import MoneyError, fen_to_decimal, format_fen, parse_yuan
 from linli.payments.models import COUNTER_CHANNELS, Channel, PrepaidWallet
 from linli.payments.services import PaymentError, prepaid_deposit, prepaid_pay_bills
+from linli.reports.statement import (
+    StatementRow,
+    StatementTotals,
+    bill_label,
+    unit_statement,
+    unit_statement_totals,
+)
 from linli.staff.scope import community_ids_for
 
 STATEMENT_PERMISSION = "billing.view_bill"
@@ -70,7 +70,7 @@ def _unit_in_scope(request: HttpRequest, unit_id: int) -> Unit:
 
 
 def _statement_url(unit: Unit) -> str:
-    return reverse("billing:unit-statement", args=[unit.pk])
+    return reverse("unit:statement", args=[unit.pk])
 
 
 def _new_key() -> str:
@@ -121,7 +121,7 @@ def unit_statement_view(request: HttpRequest, unit_id: int) -> HttpResponse:
         "can_deposit": user.has_perm(DEPOSIT_PERMISSION),
         "pay_form": _pay_form(totals) if user.has_perm(PAY_PERMISSION) else None,
     }
-    return TemplateResponse(request, "billing/statement.html", context)
+    return TemplateResponse(request, "reports/statement.html", context)
 
 
 def _figures(totals: StatementTotals) -> list[tuple[str, str]]:
@@ -299,7 +299,7 @@ def unit_deposit(request: HttpRequest, unit_id: int) -> HttpResponse:
         "form": form,
         "balance": format_fen(next(iter(wallet), 0)),
     }
-    return TemplateResponse(request, "billing/deposit.html", context)
+    return TemplateResponse(request, "reports/deposit.html", context)
 
 
 def _record_deposit(request: HttpRequest, unit: Unit, form: DepositForm) -> HttpResponse | None:
