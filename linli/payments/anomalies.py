@@ -29,6 +29,7 @@ from linli.payments.models import (
     PaymentAnomaly,
     PaymentOrder,
 )
+from linli.payments.selectors import outside_refunded_fen
 
 
 def anomaly_flag(community_id: int, key: str, kind: str, **fields) -> PaymentAnomaly:
@@ -63,19 +64,28 @@ def suspense_receive(*, account: MerchantAccount, order: PaymentOrder | None,
     return txn
 
 
+def outside_total_fen(channel: str, transaction_id: str, amount_fen: int) -> int:
+    """What will have been refunded outside Linli on the trade once ``amount_fen`` more
+    is recorded: it only grows, so it names each record of it (never the total the
+    channel reported, which a refund of Linli's that failed meanwhile leaves the same)."""
+    return outside_refunded_fen(channel=channel, transaction_id=transaction_id) + amount_fen
+
+
 def outside_refund_record(*, anomaly: PaymentAnomaly, order: PaymentOrder | None,
                           reported_fen: int, amount_fen: int) -> OutsideRefund:
     """The channel refunded ``amount_fen`` more than Linli did (``reported_fen`` in all):
-    the money left the channel's account; suspense holds the difference."""
+    the money left the channel's account; suspense holds the difference. Recorded once
+    per total refunded outside Linli on the trade (``outside_total_fen``)."""
+    total_fen = outside_total_fen(anomaly.channel, anomaly.transaction_id, amount_fen)
     refund = OutsideRefund.objects.create(
         community_id=anomaly.community_id, channel=anomaly.channel,
         transaction_id=anomaly.transaction_id, order=order, reported_fen=reported_fen,
-        amount_fen=amount_fen, anomaly=anomaly,
+        amount_fen=amount_fen, total_fen=total_fen, anomaly=anomaly,
     )
     post_entry(
         community_id=anomaly.community_id,
         business_key=f"refund_outside:{anomaly.channel}:{anomaly.transaction_id}:"
-                     f"{reported_fen}",
+                     f"in_all:{total_fen}",
         kind=postings.kind_of(postings.channel_refunded_outside),
         lines=postings.channel_refunded_outside(channel=anomaly.channel,
                                                 amount_fen=amount_fen),

@@ -34,7 +34,12 @@ from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.ledger.services import book_memo
 from linli.money import format_fen
-from linli.payments.anomalies import anomaly_flag, outside_refund_record, suspense_receive
+from linli.payments.anomalies import (
+    anomaly_flag,
+    outside_refund_record,
+    outside_total_fen,
+    suspense_receive,
+)
 from linli.payments.auto_refunds import excess_refund_reserve
 from linli.payments.gateways.base import GatewayError, TradeState, TradeStatus
 from linli.payments.models import (
@@ -297,9 +302,9 @@ def _refunded_after_recorded(account, order, trade, reported, new_fen, done,
     """Money Linli had recorded was (also) refunded at the channel outside Linli: post
     the outflow (suspense owes it) and flag it for staff to recover or write off."""
     payment = done.payment if done is not None else None
-    anomaly = anomaly_flag(
-        account.community_id,
-        f"refunded:{account.channel}:{trade.transaction_id}:{reported}",
+    total = outside_total_fen(account.channel, trade.transaction_id, new_fen)
+    anomaly = anomaly_flag(  # one per increase: an earlier one may be resolved already
+        account.community_id, f"refunded:{account.channel}:{trade.transaction_id}:in_all:{total}",
         PaymentAnomaly.Kind.REFUNDED_OUTSIDE, order=order, payment=payment,
         notification=notification, account=account, channel=account.channel,
         transaction_id=trade.transaction_id, out_trade_no=trade.out_trade_no[:64],

@@ -110,8 +110,10 @@ class PaymentAnomaly(models.Model):
 
 class OutsideRefund(models.Model):
     """Money the channel says it refunded on a trade that Linli did not refund (someone on
-    the merchant platform did). One row per amount the channel reported: the increase
-    since the last report is posted out of suspense (``channel_refunded_outside``)."""
+    the merchant platform did). One row per increase of what was refunded outside Linli
+    on the trade (``total_fen``, once each): the increase is posted out of suspense
+    (``channel_refunded_outside``). The same total reported again can still be a new
+    increase — when a refund counted as Linli's failed meanwhile."""
 
     community = models.ForeignKey("estate.Community", verbose_name=_("community"),
                                   on_delete=models.PROTECT, related_name="+")
@@ -121,6 +123,7 @@ class OutsideRefund(models.Model):
                               blank=True, on_delete=models.PROTECT, related_name="+")
     reported_fen = models.BigIntegerField(_("refunded in all, as the channel reported"))
     amount_fen = models.BigIntegerField(_("amount (fen)"))
+    total_fen = models.BigIntegerField(_("refunded outside Linli in all, this one included"))
     anomaly = models.ForeignKey(PaymentAnomaly, verbose_name=_("payment anomaly"),
                                 on_delete=models.PROTECT, related_name="outside_refunds")
     observed_at = models.DateTimeField(_("observed"), default=timezone.now)
@@ -129,7 +132,7 @@ class OutsideRefund(models.Model):
         verbose_name = _("refund outside Linli")
         verbose_name_plural = _("refunds outside Linli")
         constraints = [
-            models.UniqueConstraint(fields=["channel", "transaction_id", "reported_fen"],
+            models.UniqueConstraint(fields=["channel", "transaction_id", "total_fen"],
                                     name="outside_refund_once"),
             models.CheckConstraint(condition=Q(amount_fen__gt=0),
                                    name="outside_refund_positive"),

@@ -75,7 +75,7 @@ def test_refunded_outside_before_recorded_is_money_in_and_out_never_a_payment(w)
     anomaly = PaymentAnomaly.objects.get()
     assert anomaly.kind == PaymentAnomaly.Kind.REFUNDED_OUTSIDE and anomaly.suspense_fen == 0
     keys = set(JournalEntry.objects.values_list("business_key", flat=True))
-    assert {"suspense:sandbox:TXR", "refund_outside:sandbox:TXR:20000"} <= keys
+    assert {"suspense:sandbox:TXR", "refund_outside:sandbox:TXR:in_all:20000"} <= keys
     assert w.account_fen(chart.CLEARING_SANDBOX) == 0 and w.suspense_fen() == 0
     assert OutsideRefund.objects.get().amount_fen == 20000
     # Reported again (a query, a redelivery): nothing more.
@@ -240,3 +240,35 @@ def test_a_refunded_report_without_amount_after_linlis_partial_refund_is_linlis(
     assert trade_apply(w.account, refunded(order, "TXWR", 20000),
                        source="query").outcome == Applied.ANOMALY
     assert PaymentAnomaly.objects.get().suspense_fen == -20000
+
+
+def test_the_same_refund_total_reported_after_linlis_refund_failed_is_all_outside(w):
+    """The channel reports ¥80 refunded while Linli's own refund of ¥50 is in flight: ¥30
+    was refunded outside (owed back, resolved). Linli's refund then fails, and the channel
+    reports the same ¥80 again: the other ¥50 was refunded outside too — recorded and
+    flagged on an open anomaly of its own, never an error that keeps the report out."""
+    order = w.order()
+    trade_apply(w.account, paid(order, "TXFL", 20000), source="notification")
+    in_flight = {"fen": 5000}
+
+    def payouts(o):
+        return in_flight["fen"] if o.pk == order.pk else 0
+
+    order_refunds_made_by.register(payouts)
+    try:
+        trade_apply(w.account, paid(order, "TXFL", 20000, refunded_fen=8000), source="query")
+        first = PaymentAnomaly.objects.get()
+        assert first.suspense_fen == -3000 and w.suspense_fen() == -3000
+        anomaly_resolve(acting_user=w.finance, anomaly=first, resolution=R.RECOVERED_COUNTER,
+                        channel="cash", reason="业主退回现金")
+        in_flight["fen"] = 0  # the channel refused Linli's refund: it paid nothing
+        applied = trade_apply(w.account, paid(order, "TXFL", 20000, refunded_fen=8000),
+                              source="query")
+    finally:
+        order_refunds_made_by.unregister(payouts)
+    assert applied.outcome == Applied.ANOMALY
+    second = PaymentAnomaly.objects.exclude(pk=first.pk).get()
+    assert second.is_open and second.suspense_fen == -5000 and w.suspense_fen() == -5000
+    assert sum(OutsideRefund.objects.values_list("amount_fen", flat=True)) == 8000
+    assert w.account_fen(chart.CLEARING_SANDBOX) == 20000 - 8000
+    check_ok()

@@ -14,6 +14,16 @@ prepaid refund's money leaves the balance then, and the approval is refused when
 balance or the payment's money is no longer there); refunds payable = what was approved
 and not yet paid out or cancelled; a refund the channel fails stays payable until it is
 retried or settled another way.
+
+And what a channel's report that a trade was refunded means: the amount it says was
+refunded on the trade (the order's out_trade_no: the channel knows Linli's refunds only
+by it) includes Linli's own refunds on that order that went, or may still go, to the
+channel — paid, sent, abnormal, or paid late after being given up; not those it refused
+or that were settled another way. Only the rest was refunded outside Linli. So a trade
+reported paid and refunded in full before Linli recorded it holds in suspense what the
+outside refund did not take back — Linli's own refunds on the order — by its open
+refunded-outside anomaly, until staff resolve it like any other held money (apply to
+bills, to prepaid, refund through the channel, or write off by two people).
 """
 
 from __future__ import annotations
@@ -65,6 +75,8 @@ class Model:
     order_refunds: dict[int, int] = field(default_factory=dict)  # channel refund → fen payable
     run_offsets: dict[int, list[int]] = field(default_factory=dict)  # run → its offset payments
     unwound: set[int] = field(default_factory=set)            # offset payments taken back
+    # out_trade_no → {Linli's refund: fen that went, or may still go, to the channel}
+    sent: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __post_init__(self):
         self.prepaid = {u: 0 for u in self.units}
@@ -101,6 +113,19 @@ class Model:
     def offset_amount(self, unit: int, bill_ids) -> int:
         """What paying ``bill_ids`` from the prepaid balance takes."""
         return min(self.prepaid[unit], sum(max(self.bills[pk].owed, 0) for pk in bill_ids))
+
+    # --- the channel's reports of refunds ------------------------------------------------
+    def channel_refund(self, out_trade_no: str, refund: str, fen: int) -> None:
+        """Linli's ``refund`` on the trade went (or may go) to the channel: ``fen``; or
+        it did not, or no longer may: 0."""
+        self.sent.setdefault(out_trade_no, {})[refund] = fen
+
+    def held_after_outside_refund(self, out_trade_no: str, amount: int, reported: int) -> int:
+        """A trade that brought ``amount``, reported refunded ``reported`` in all before
+        Linli recorded it: what it holds in suspense once the outside refund is out."""
+        linli = sum(self.sent.get(out_trade_no, {}).values())
+        outside = max(0, min(reported, amount) - linli)
+        return amount - outside
 
     # --- runs -------------------------------------------------------------------------
     def reversal_blocked(self, run: int, apps: list[MApplication]) -> bool:

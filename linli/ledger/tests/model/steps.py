@@ -10,34 +10,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from unittest import mock
 
-import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from linli.billing.models import Bill, BillAdjustment, BillRun
 from linli.billing.services.adjustments import bill_adjustment_decide, bill_adjustment_request
 from linli.billing.services.bill_run_reversal import BillRunReversalError, bill_run_reverse
-from linli.payments.auto_refunds import (
-    order_refund_retry,
-    order_refund_settle_at_counter,
-    order_refund_settle_to_prepaid,
-    refund_send,
-)
 from linli.payments.gateways.base import RefundRequest, RefundState, RefundStatus, TradeState
 from linli.payments.gateways.base import TradeStatus as Trade
 from linli.payments.gateways.sandbox import SandboxGateway
 from linli.payments.models import (
     COUNTER_CHANNELS,
     Channel,
-    OrderRefund,
     Payment,
-    PaymentAnomaly,
     PaymentOrder,
 )
 from linli.payments.orders import Applied, order_cancel, trade_apply
-from linli.payments.permissions import ResolutionError
-from linli.payments.resolutions import anomaly_resolve
 from linli.refunds import services as refund_services
 from linli.refunds.models import RefundApplication, RefundPayout
 from linli.refunds.payouts import (
@@ -50,7 +38,9 @@ from linli.refunds.payouts import (
 from linli.refunds.selectors import refundable_for_payment
 from linli.refunds.services import RefundError, refund_apply
 
+from .held import HeldMoney
 from .reference import MApplication, MBill, Model
+from .world import refused
 
 A = RefundApplication.Status
 
@@ -65,12 +55,6 @@ class MOrder:
     trades: list[Trade] = field(default_factory=list)
 
 
-def refused(exc, fn, *args, **kwargs) -> None:
-    """``fn`` is refused with ``exc`` and writes nothing."""
-    with pytest.raises(exc), transaction.atomic():
-        fn(*args, **kwargs)
-
-
 @contextmanager
 def channel_refund_answers(state: RefundState):
     """The channel answers a refund request with ``state`` (and refunds nothing)."""
@@ -82,7 +66,7 @@ def channel_refund_answers(state: RefundState):
         yield
 
 
-class Steps:
+class Steps(HeldMoney):
     def __init__(self, world, model: Model):
         self.w, self.m = world, model
         self.orders: list[MOrder] = []
@@ -91,6 +75,7 @@ class Steps:
         self.live_adjustments: dict[int, int] = {}  # adjustment → bill (pending or approved)
         self.refunded_at_channel: list[str] = []
         self.anomalies: list[int] = []      # anomalies holding money (opened by a step)
+        self.trade_of: dict[int, str] = {}  # an online payment → its order's out_trade_no
 
     def unit(self, index: int):
         return self.w.units[index % len(self.w.units)]
@@ -249,9 +234,9 @@ class Steps:
                 assert applied.anomaly.suspense_fen == fen
                 self.m.suspense[applied.anomaly.pk] = fen
                 self.anomalies.append(applied.anomaly.pk)
-        elif how == "refunded_at_channel":  # paid, then refunded at the channel
+        elif how == "refunded_at_channel":  # paid, then refunded in full at the channel
             trade = self._trade(o, TradeState.REFUNDED, o.amount)
-            self._apply(trade)
+            self._held_by_outside_refund(o.out_trade_no, o.amount, self._apply(trade))
             self.refunded_at_channel.append(trade.transaction_id)
 
     def _trade(self, o: MOrder, state: TradeState, fen: int) -> Trade:
@@ -270,6 +255,7 @@ class Steps:
         self.m.pay(o.unit, o.bill_ids, o.amount)
         if refundable:
             self.payments.append((applied.payment.pk, Channel.SANDBOX, o.unit))
+            self.trade_of[applied.payment.pk] = o.out_trade_no
 
     def prepaid_offset(self, unit: int) -> None:
         unit = self.unit(unit)
@@ -364,9 +350,11 @@ class Steps:
                 refund_execute(app.pk)
             assert RefundApplication.objects.get(pk=app.pk).status == A.ATTENTION
             ma.failure = outcome  # still set aside: refunds payable until paid or cancelled
+            self._sent(ma, outcome == "abnormal")  # the channel may still pay it
             return
         assert RefundApplication.objects.get(pk=app.pk).status == A.REFUNDED
         self.m.refunded(ma)
+        self._sent(ma, True)
 
     def refund_retry(self, which: int, how: str) -> None:
         """A refund that needs staff: retried, paid another way, or cancelled."""
@@ -380,12 +368,14 @@ class Steps:
                 return
             refund_cancel(acting_user=self.w.clerk, application=app, reason="业主不要了")
             self.m.cancelled(ma)
+            self._sent(ma, False)
             return
-        if how == "another_way":
+        if how == "another_way":  # what the channel was sent is given up
             refund_record_counter(acting_user=self.w.cashier, application=app,
                                   channel=Channel.CASH)
             assert RefundApplication.objects.get(pk=app.pk).status == A.REFUNDED
             self.m.refunded(ma)
+            self._sent(ma, False)
             return
         try:
             refund_retry(acting_user=self.w.clerk, application=app)
@@ -395,9 +385,11 @@ class Steps:
             assert ma.failure == "abnormal", ma
             assert RefundApplication.objects.get(pk=app.pk).status == A.ATTENTION
             ma.failure = "closed"
+            self._sent(ma, False)
             return
         assert RefundApplication.objects.get(pk=app.pk).status == A.REFUNDED
         self.m.refunded(ma)
+        self._sent(ma, True)
 
     def late_channel_success(self, which: int) -> None:
         """The channel refunds a payout that staff gave up and paid another way."""
@@ -410,86 +402,5 @@ class Steps:
             out_trade_no=payout.order.out_trade_no, out_refund_no=payout.out_refund_no,
             refund_fen=payout.amount_fen, total_fen=payout.payment.amount_fen))
         payout_settle(payout.pk, result, source="notification")
-
-    # --- anomalies: money held until staff resolve it ------------------------------------------
-    def anomaly_resolve(self, which: int, way: str, unit: int) -> None:
-        open_ = [pk for pk in self.anomalies if pk in self.m.suspense]
-        if not open_:
-            return
-        pk = open_[which % len(open_)]
-        anomaly = PaymentAnomaly.objects.get(pk=pk)
-        fen, target = self.m.suspense[pk], self.unit(unit)
-        if way == "apply_bills":
-            ids = [b.pk for b in self.m.open_bills(target.pk)]
-            if not ids:
-                refused(ResolutionError, self._resolve, anomaly, way, unit=target)
-                return
-            self._resolve(anomaly, way, unit=target)
-            self.m.pay(target.pk, ids, fen)
-        elif way == "to_prepaid":
-            self._resolve(anomaly, way, unit=target)
-            self.m.pay(target.pk, [], fen)
-        elif way == "refund":
-            self._resolve(anomaly, way)
-            refund = OrderRefund.objects.get(anomaly_id=pk)
-            assert refund.amount_fen == fen
-            self.m.order_refunds[refund.pk] = fen
-        else:  # written off: asked by one person, approved by another
-            asker, approver = ((self.w.clerk, self.w.manager) if unit % 2
-                               else (self.w.manager, self.w.clerk))
-            self._resolve(anomaly, way, user=asker)
-            assert PaymentAnomaly.objects.get(pk=pk).is_open  # asked, not done
-            refused(ResolutionError, self._resolve, anomaly, way, user=asker)
-            self._resolve(anomaly, way, user=approver)
-        assert not PaymentAnomaly.objects.get(pk=pk).is_open
-        del self.m.suspense[pk]
-
-    def _resolve(self, anomaly, way: str, *, unit=None, user=None):
-        return anomaly_resolve(acting_user=user or self.w.clerk, anomaly=anomaly,
-                               resolution=way, reason="查明", unit=unit)
-
-    def channel_refund_send(self, which: int, outcome: str) -> None:
-        """The worker sends a refund of held money; the channel pays it or refuses."""
-        pending = sorted(OrderRefund.objects.filter(
-            pk__in=list(self.m.order_refunds), status=OrderRefund.Status.PENDING)
-            .values_list("pk", flat=True))
-        if not pending:
-            return
-        pk = pending[which % len(pending)]
-        if outcome == "success":
-            answer = RefundStatus(out_refund_no="", state=RefundState.SUCCESS,
-                                  refund_fen=self.m.order_refunds[pk])
-        else:
-            answer = RefundStatus(out_refund_no="", state=RefundState.CLOSED,
-                                  reason="ACCOUNT_FROZEN 收款账户已冻结")
-        with mock.patch.object(SandboxGateway, "refund", lambda _self, request: answer):
-            refund = refund_send(pk)
-        if outcome == "success":
-            assert refund.status == OrderRefund.Status.SUCCESS
-            del self.m.order_refunds[pk]
-        else:  # failed: still payable, waiting for staff
-            assert refund.status == OrderRefund.Status.FAILED
-
-    def channel_refund_settle(self, which: int, how: str, unit: int) -> None:
-        """Staff act on a refund of held money that the channel refused."""
-        failed = sorted(OrderRefund.objects.filter(
-            pk__in=list(self.m.order_refunds), status=OrderRefund.Status.FAILED)
-            .values_list("pk", flat=True))
-        if not failed:
-            return
-        refund = OrderRefund.objects.get(pk=failed[which % len(failed)])
-        fen = self.m.order_refunds[refund.pk]
-        if how == "retry":
-            order_refund_retry(acting_user=self.w.clerk, refund=refund, reason="再试")
-            assert OrderRefund.objects.get(pk=refund.pk).status == OrderRefund.Status.PENDING
-            return
-        if how == "to_prepaid":
-            order_refund_settle_to_prepaid(acting_user=self.w.clerk, refund=refund,
-                                           reason="业主同意转预存")
-            self.m.prepaid[refund.unit_id] += fen
-        else:
-            order_refund_settle_at_counter(acting_user=self.w.clerk, refund=refund,
-                                           channel=OrderRefund.SettledBy.CASH,
-                                           reason="柜台退现金")
-        assert OrderRefund.objects.get(pk=refund.pk).status == OrderRefund.Status.SETTLED
-        del self.m.order_refunds[refund.pk]
+        ma = next(a for a in self.apps if a.pk == payout.application_id)
+        self._sent(ma, True)  # the channel paid it after all

@@ -11,8 +11,10 @@ import itertools
 import uuid
 from decimal import Decimal
 
+import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -50,6 +52,12 @@ def month_key(today: dt.date, offset: int) -> str:
 def invariant_violations() -> list[str]:
     """Every `linli check` invariant, run in-process: the violations, named."""
     return [f"{r.name}: {v}" for r in run_all() for v in r.violations]
+
+
+def refused(exc, fn, *args, **kwargs) -> None:
+    """``fn`` is refused with ``exc`` and writes nothing."""
+    with pytest.raises(exc), transaction.atomic():
+        fn(*args, **kwargs)
 
 
 def check_ok() -> None:
