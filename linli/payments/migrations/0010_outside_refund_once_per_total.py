@@ -18,7 +18,7 @@ def fill_totals(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("payments", "0007_payment_reversal"),
+        ("payments", "0009_shift_lines_and_topup_label"),
     ]
 
     operations = [
