@@ -16,7 +16,7 @@ from huey.contrib.djhuey import HUEY
 from linli import testing as t
 from linli.billing.services import meters_import
 from linli.core import progress, xlsx
-from linli.core.import_jobs import import_job_progress
+from linli.core.import_jobs import import_job_execute, import_job_progress
 from linli.core.models import AuditEvent, ImportJob
 from linli.estate import imports as estate_imports
 from linli.estate.models import Unit
@@ -212,3 +212,27 @@ def test_a_running_job_shows_the_progress_it_stored(client, estate, manager):
     page = client.get(reverse("console:import-job", args=[job.pk])).content.decode()
     assert "正在检查" in page and "40" in page and "120" in page and "width: 33%" in page
     assert '<meta http-equiv="refresh"' in page
+
+
+def test_a_crashed_job_is_retried_then_shown_as_failed(client, estate, manager):
+    job = ImportJob.objects.create(kind="estate", community=estate["a1"], requested_by=manager,
+                                   file_name="units.xlsx", file_data=b"PK\x03\x04")
+
+    def crash(job):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        import_job_execute(job_id=job.pk, run=crash, last_attempt=False)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.QUEUED and "disk full" in job.error
+    assert bytes(job.file_data) == b"PK\x03\x04"  # kept for the retry
+    with pytest.raises(OSError):
+        import_job_execute(job_id=job.pk, run=crash, last_attempt=True)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED and job.attempts == 2
+    # A finished job is never run again.
+    assert import_job_execute(job_id=job.pk, run=crash).status == ImportJob.Status.FAILED
+    client.force_login(manager)
+    page = client.get(reverse("console:import-job", args=[job.pk])).content.decode()
+    assert "导入因错误中止" in page and "disk full" in page
+    assert 'http-equiv="refresh"' not in page
