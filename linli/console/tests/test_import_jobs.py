@@ -5,6 +5,7 @@ refused row with its reason. Small files are still imported at once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import openpyxl
@@ -236,3 +237,19 @@ def test_a_crashed_job_is_retried_then_shown_as_failed(client, estate, manager):
     page = client.get(reverse("console:import-job", args=[job.pk])).content.decode()
     assert "导入因错误中止" in page and "disk full" in page
     assert 'http-equiv="refresh"' not in page
+
+
+def test_linli_check_fails_while_a_job_is_stuck_or_a_finished_job_keeps_its_file(
+    estate, manager
+):
+    from linli.core.invariants import run_all
+
+    names = ["imports.finished_jobs_keep_no_file", "imports.no_job_stuck"]
+    assert all(r.ok for r in run_all(names))
+    job = ImportJob.objects.create(kind="estate", community=estate["a1"], requested_by=manager,
+                                   file_data=b"PK\x03\x04", status=ImportJob.Status.DONE)
+    old = ImportJob.objects.create(kind="estate", community=estate["a1"], requested_by=manager)
+    ImportJob.objects.filter(pk=old.pk).update(created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    results = {r.name: r for r in run_all(names)}
+    assert f"import job #{job.pk}" in results[names[0]].violations[0]
+    assert f"import job #{old.pk}" in results[names[1]].violations[0]
