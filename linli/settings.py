@@ -87,6 +87,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "csp",
     "linli.estate",
     "linli.staff",
@@ -116,11 +119,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks a session verified by a second factor; the gate below acts on it.
+    "django_otp.middleware.OTPMiddleware",
     "linli.owners.middleware.OwnerSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "linli.console.dialogs.DialogRefusalMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "linli.staff.signin.StaffIdleTimeoutMiddleware",
+    # Staff with two-factor sign-in answer a code before the console opens (or enrol first
+    # when their company requires it for their role): linli/console/twofactor.py.
+    "linli.console.twofactor.TwoFactorGateMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into its page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -222,6 +230,11 @@ AXES_DISABLE_ACCESS_LOG = True
 # A staff session ends after this many minutes without a request (owners' sessions keep
 # their own lifetime).
 LINLI_STAFF_IDLE_MINUTES = int(os.environ.get("LINLI_STAFF_IDLE_MINUTES") or 30)
+# Two-factor sign-in (django-otp): the name authenticator apps show, and the delay after a
+# wrong code (1 s, doubling with each further wrong code, up to an hour).
+OTP_TOTP_ISSUER = "Linli 邻里"
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 LOGIN_URL = "admin:login"
 # Staff who open the login page itself (a bookmark, after signing out) land on the console.
 LOGIN_REDIRECT_URL = "admin:index"
@@ -339,5 +352,8 @@ from linli.console.navigation import UNFOLD  # noqa: E402,F401
 
 LINLI_IMPORT_MAX_BYTES = 5 * 1024 * 1024
 LINLI_IMPORT_MAX_ROWS = 20_000
+# A console import of a file larger than this runs as a background job, with its progress
+# on a page of its own (linli/console/imports.py); smaller files are imported at once.
+LINLI_IMPORT_INLINE_MAX_BYTES = int(os.environ.get("LINLI_IMPORT_INLINE_MAX_BYTES") or 200_000)
 # An Excel import that takes longer than this to read is refused (core/xlsx.py).
 LINLI_IMPORT_MAX_SECONDS = int(os.environ.get("LINLI_IMPORT_MAX_SECONDS") or 20)

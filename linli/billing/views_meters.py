@@ -58,6 +58,8 @@ READINGS_IMPORT = XlsxImportPage(
     template=meters_import.readings_import_template,
     template_filename=gettext_lazy("meter-readings-template.xlsx"),
     form_id="readings-import-form",
+    key="meter-readings",
+    page_url="billing:meter-readings-import",
 )
 readings_import = READINGS_IMPORT.page_view()
 readings_import_template = READINGS_IMPORT.template_view()

@@ -8,6 +8,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.contrib.filters.admin import RelatedDropdownFilter
 
 from linli.console.scoping import ScopedAdmin, ScopedChoicesMixin, change_rows
@@ -79,3 +81,10 @@ class AuditEventAdmin(ScopedAdmin):
             change_rows(obj.changes),
         )
         return format_html("<table>{}</table>", rows)
+
+
+# django-otp registers pages of its own for the two-factor devices, unscoped and showing
+# secrets; staff manage theirs on the two-factor page (console/twofactor.py) instead.
+for _device in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device):
+        admin.site.unregister(_device)

@@ -70,6 +70,8 @@ GROUPS = [
     (_("System"), [
         (_("Staff"), "manage_accounts", "admin:staff_staffmember_changelist", "staff.view_staffmember"),
         (_("Audit log"), "history", "admin:core_auditevent_changelist", "core.view_auditevent"),
+        # Every staff member's own (no permission needed).
+        (_("Two-factor sign-in"), "phonelink_lock", "console:two-factor", None),
     ]),
 ]
 
@@ -88,7 +90,7 @@ def navigation(request) -> list[dict]:
         visible = []
         for item_title, icon, url_name, perm in items:
             link = _url(url_name)
-            if link is not None and request.user.has_perm(perm):
+            if link is not None and (perm is None or request.user.has_perm(perm)):
                 visible.append({"title": item_title, "icon": icon, "link": link})
         if visible:
             groups.append({"title": title, "collapsible": index > 0, "items": visible})

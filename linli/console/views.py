@@ -40,6 +40,8 @@ ESTATE_IMPORT = XlsxImportPage(
     template=estate_imports.estate_import_template,
     template_filename=gettext_lazy("estate-import-template.xlsx"),
     form_id="estate-import-form",
+    key="estate",
+    page_url="console:estate-import",
 )
 estate_import = ESTATE_IMPORT.page_view()
 estate_import_template = ESTATE_IMPORT.template_view()

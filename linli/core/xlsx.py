@@ -34,6 +34,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from openpyxl.styles import Font
 
+from linli.core import progress
+
 MAX_COLUMNS = 40
 # A 5 MB .xlsx that unpacks to gigabytes is a zip bomb, not data.
 MAX_UNPACK_RATIO = 20
@@ -42,6 +44,8 @@ MAX_UNPACK_RATIO = 20
 ROWS_ITERATED_PER_ROW = 2
 # Non-blank cells in all, however they are spread over rows and columns.
 MAX_CELLS = 400_000
+# The phases an import reports to a page watching it (``linli.core.progress``).
+READING, CHECKING, SAVING = "reading", "checking", "saving"
 CHECK_TIME_EVERY = 500  # rows
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -124,6 +128,7 @@ def read_sheets(
             wanted = {name: name for name in names if name in workbook.sheetnames}
             if not wanted and first_if_none and workbook.sheetnames:
                 wanted = {names[0]: workbook.sheetnames[0]}
+            progress.stage(READING)
             sheets = _read(workbook, wanted)
         finally:
             workbook.close()
@@ -135,6 +140,7 @@ def read_sheets(
         raise ImportRefused(
             _("The workbook has none of the sheets %(sheets)s.") % {"sheets": "、".join(names)}
         )
+    progress.stage(CHECKING, sum(len(sheet.rows) for sheet in sheets.values()))
     return sheets
 
 
@@ -179,6 +185,7 @@ def _read(workbook: Any, wanted: dict[str, str]) -> dict[str, RawSheet]:
             if not filled:
                 continue
             row_count += 1
+            progress.advance()
             cells_seen += filled
             if row_count > max_rows:
                 raise _too_many_rows(max_rows)
@@ -363,6 +370,7 @@ def parse_sheet(spec: SheetSpec, raw: RawSheet) -> tuple[list[ParsedRow], list[R
             except CellError as exc:
                 row.fail(column.key, str(exc))
         rows.append(row)
+        progress.advance()
     return rows, errors
 
 

@@ -24,7 +24,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from linli.core import xlsx
+from linli.core import progress, xlsx
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.core.xlsx import ImportRefused, RowError
@@ -282,6 +282,7 @@ def _save(model: type[models.Model], changes: list[_Change], acting_user: Any) -
     counts = SheetCounts()
     model.objects.bulk_create([c.obj for c in changes if c.created], batch_size=500)
     for change in changes:
+        progress.advance()
         if change.created:
             counts.created += 1
         elif not change.changed:
@@ -336,6 +337,7 @@ def estate_import(
             plan, errors = _plan(raw, _Estate.load(community))
             if errors:
                 return ImportResult(errors=errors)
+            progress.stage(xlsx.SAVING, sum(len(changes) for changes in plan.values()))
             counts = {
                 sheet: _save(models_by_sheet[sheet], changes, acting_user)
                 for sheet, changes in plan.items()

@@ -40,3 +40,25 @@ class StaffMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.get_role_display()})"
+
+
+class SignInPolicy(models.Model):
+    """How a company's staff sign in. With ``require_two_factor``, staff whose role
+    moves money (``linli.staff.twofactor.MONEY_ROLES``) must enrol a second factor
+    before the console opens for them; everyone else may enrol by choice."""
+
+    company = models.OneToOneField(
+        "estate.Company", verbose_name=_("company"), on_delete=models.PROTECT,
+        related_name="signin_policy",
+    )
+    require_two_factor = models.BooleanField(
+        _("require two-factor sign-in for roles that move money"), default=False,
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("sign-in policy")
+        verbose_name_plural = _("sign-in policies")
+
+    def __str__(self) -> str:
+        return str(self.company)

@@ -38,7 +38,7 @@ from linli.billing.services.meters import (
     plan_reading,
     reading_write,
 )
-from linli.core import xlsx
+from linli.core import progress, xlsx
 from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.core.xlsx import CellError, Column, ImportRefused, ParsedRow, RowError, SheetSpec
@@ -258,7 +258,9 @@ def _write(planned: list[_Planned], unchanged: int, acting_user: Any) -> Reading
     counts.meters_created = len(new_meters)
     entered_by = acting_user if getattr(acting_user, "pk", None) else None
     fresh = []
+    progress.stage(xlsx.SAVING, len(planned))
     for p in planned:
+        progress.advance()
         counts.flagged += p.outcome.status == MeterReading.Status.FLAGGED
         if p.existing_pk is not None:
             counts.corrected += 1
