@@ -184,12 +184,13 @@ class PersonAdmin(ScopedAdmin):
         if not self.has_change_permission(request, obj):
             masked = {"id_number": "id_number_display", "mobile": "mobile_display"}
             fields = [masked.get(f, f) for f in fields]
-        if obj is not None and obj.mobile and may_view_full_mobile(request.user, obj):
-            fields = [*fields, "mobile_full"]
         return fields
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "mobile_full"]
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.mobile and may_view_full_mobile(request.user, obj):
+            fields = [*fields, "mobile_full"]
+        return fields
 
     @admin.display(description=_("full mobile number"))
     def mobile_full(self, obj: Person) -> str:
