@@ -240,14 +240,20 @@ LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
 
 # --- owner accounts (linli.owners) ----------------------------------------------
-# Where SMS codes go: a dotted path to a backend class (linli/owners/sms.py). The log
-# backend writes codes to the server log; a test run keeps them in memory
-# (linli.owners.sms.outbox, like Django's mail.outbox).
-LINLI_SMS_BACKEND = os.environ.get("LINLI_SMS_BACKEND") or (
-    "linli.owners.sms.MemoryBackend" if "pytest" in sys.modules else "linli.owners.sms.LogBackend"
+# Where SMS codes go: a dotted path to a backend class (linli/owners/sms.py), or "log" /
+# "memory". The log backend writes codes to the server log; a test run keeps them in
+# memory (linli.owners.sms.outbox, like Django's mail.outbox).
+_SMS_BACKEND_ENV = os.environ.get("LINLI_SMS_BACKEND", "").strip()
+_SMS_BACKENDS = {"log": "linli.owners.sms.LogBackend", "memory": "linli.owners.sms.MemoryBackend"}
+LINLI_SMS_BACKEND = _SMS_BACKENDS.get(_SMS_BACKEND_ENV, _SMS_BACKEND_ENV) or (
+    _SMS_BACKENDS["memory"] if "pytest" in sys.modules else _SMS_BACKENDS["log"]
 )
 # The demo: shows the latest SMS codes and demo owners on /m/account/demo-codes/.
 LINLI_DEMO = _env_flag("LINLI_DEMO")
+# Sign-in codes in the server log are for development and the demo: anywhere else the
+# log backend refuses to run (`linli serve` does not start) unless chosen explicitly:
+# LINLI_SMS_BACKEND=log.
+LINLI_SMS_LOG_CHOSEN = _SMS_BACKEND_ENV == "log"
 
 # --- i18n ---------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

@@ -80,3 +80,18 @@ def make_staff(company: Company, role: str, communities=(), username: str | None
         communities=communities,
     )
     return member.user
+
+
+def make_owner(mobile: str, *, password: str | None = None) -> User:
+    """An owner account for ``mobile``, as a first SMS sign-in makes it (the username is
+    a random id; the number is kept encrypted on the account)."""
+    from linli.owners.services import owner_account_create
+
+    return owner_account_create(mobile=mobile, password=password)
+
+
+def owner_user(mobile: str) -> User:
+    """The owner account of ``mobile``."""
+    from linli.core.crypto import mobile_index
+
+    return User.objects.get(owner_account__mobile_index=mobile_index(mobile))

@@ -32,8 +32,10 @@ from linli.billing.models import (
 from linli.billing.selectors import late_fee_due_fen, with_balances
 from linli.billing.services.bill_run import BILL_FIELDS, ISSUE_KIND, bill_run_commit, issue_lines
 from linli.core.bulk import insert_rows
+from linli.core.crypto import mobile_index
 from linli.estate.models import Building, Community, Company, Occupancy, ParkingSpace, Person, Unit
 from linli.ledger.services import post_entry
+from linli.owners.models import OwnerAccount
 from linli.payments.models import PaymentOrder, PaymentOrderBill
 from linli.payments.orders import new_out_trade_no
 
@@ -215,7 +217,7 @@ def _copy_run(template: BillRun, month: dt.date) -> int:
 def add_owners(community: Community, *, users: int) -> list[int]:
     """Give every unit an owner (a person with a mobile number and a current paying
     occupancy); the first ``users`` of them get a portal account (a Django user whose
-    username is the mobile). Returns those users' ids."""
+    number is on its owner account). Returns those users' ids."""
     from django.contrib.auth import get_user_model
 
     prefix = _free_mobile_prefix()
@@ -227,15 +229,21 @@ def add_owners(community: Community, *, users: int) -> list[int]:
         chunk = [f"{prefix}{base + i:05d}" for i in range(len(ids))]
         mobiles += chunk[: max(0, users - base)]
         with transaction.atomic():
-            people = Person.objects.bulk_create(
-                Person(community=community, name=f"业主{base + i + 1}", mobile=m)
-                for i, m in enumerate(chunk))
+            people = [Person(community=community, name=f"业主{base + i + 1}", mobile=m)
+                      for i, m in enumerate(chunk)]
+            for person in people:
+                person.normalise()  # the blind index of the (encrypted) number
+            people = Person.objects.bulk_create(people)
             Occupancy.objects.bulk_create(
                 Occupancy(unit_id=unit_id, person=p, role=Occupancy.Role.OWNER,
                           start_date=start, is_payer=True)
                 for unit_id, p in zip(ids, people, strict=True))
     User = get_user_model()
-    created = User.objects.bulk_create(User(username=m, password="!") for m in mobiles)
+    created = User.objects.bulk_create(User(username=f"owner-{uuid.uuid4().hex[:16]}", password="!")
+                                       for _ in mobiles)
+    OwnerAccount.objects.bulk_create(
+        OwnerAccount(user=u, mobile=m, mobile_index=mobile_index(m))
+        for u, m in zip(created, mobiles, strict=True))
     return [u.pk for u in created]
 
 
@@ -245,7 +253,7 @@ def _free_mobile_prefix() -> str:
     rng = random.SystemRandom()
     while True:
         prefix = f"13{rng.randrange(10_000):04d}"
-        if not Person.objects.filter(mobile__startswith=prefix).exists():
+        if not Person.objects.filter(mobile_index=mobile_index(f"{prefix}00000")).exists():
             return prefix
 
 

@@ -35,8 +35,10 @@ from unfold.contrib.filters.admin import RelatedDropdownFilter
 from linli.console.exports import queryset_to_xlsx_response
 from linli.core import todos
 from linli.core.audit import audit_record, diff, snapshot
+from linli.core.crypto import mobile_index
 from linli.core.http import client_ip
 from linli.core.models import AuditEvent
+from linli.core.validators import MOBILE_RE, normalise_mobile
 from linli.estate.models import Company
 from linli.staff.scope import community_ids_for, company_id_for, scope_queryset
 
@@ -224,6 +226,9 @@ class ScopedAdmin(ModelAdmin):
     # Where the page's unit is ("" for units themselves): a search also finds rows by the
     # unit's label as the console shows it, 1栋1单元101 (building, entrance and room).
     unit_path: str | None = None
+    # Where an encrypted mobile number's blind index is ("mobile_index",
+    # "person__mobile_index", ...): a search for a whole number finds rows through it.
+    mobile_index_path: str | None = None
     list_filter_submit = True
     list_per_page = 50
     actions = ["export_xlsx"]
@@ -247,7 +252,12 @@ class ScopedAdmin(ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         """Each word of a search may also be part of the unit's label (an alias that only
-        searches use), so 1栋1单元101, "1栋 101" and "1栋1单元101 水费" all find it."""
+        searches use), so 1栋1单元101, "1栋 101" and "1栋1单元101 水费" all find it.
+        A whole mobile number is looked up by its blind index (the column is encrypted)."""
+        mobile = normalise_mobile(search_term or "")
+        if self.mobile_index_path and MOBILE_RE.match(mobile):
+            return (queryset.filter(**{self.mobile_index_path: mobile_index(mobile)}),
+                    lookup_spawns_duplicates(self.opts, self.mobile_index_path))
         if self.unit_path is None or not search_term:
             return super().get_search_results(request, queryset, search_term)
         prefix = f"{self.unit_path}__" if self.unit_path else ""

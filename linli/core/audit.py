@@ -50,6 +50,10 @@ def snapshot(obj: models.Model, fields: list[str] | None = None) -> dict[str, An
     for field in obj._meta.concrete_fields:
         if fields is not None and field.name not in fields:
             continue
+        mask = getattr(field, "audit_mask", None)
+        if mask is not None:
+            result[field.name] = mask(getattr(obj, field.name))
+            continue
         if getattr(field, "audit_secret", False) or field.name in {"password"}:
             # A keyed digest shows that a secret changed without revealing it.
             raw = getattr(obj, field.name)

@@ -9,6 +9,8 @@ from functools import cache
 from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 
+from linli.core.validators import normalise_mobile
+
 
 @cache
 def _fernet() -> MultiFernet:
@@ -31,3 +33,10 @@ def blind_index(value: str, *, purpose: str) -> str:
     """
     key = hashlib.sha256(("linli-blind-index:" + settings.FIELD_ENCRYPTION_KEYS[0]).encode())
     return hmac.new(key.digest(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def mobile_index(mobile: str) -> str:
+    """The blind index of a mainland mobile number (normalised first): how an encrypted
+    number is found (sign-in, search, imports) without decrypting every row."""
+    mobile = normalise_mobile(mobile)
+    return blind_index(mobile, purpose="mobile") if mobile else ""

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 
 from linli.core.crypto import decrypt_text, encrypt_text
+from linli.core.validators import mask_mobile
 
 
 class EncryptedTextField(models.TextField):
@@ -22,3 +23,14 @@ class EncryptedTextField(models.TextField):
         if value in (None, ""):
             return value
         return encrypt_text(value)
+
+
+class EncryptedMobileField(EncryptedTextField):
+    """An encrypted mobile number. The audit log records it masked (138****5678): staff
+    reading the log see which number changed without the number itself."""
+
+    audit_secret = False
+
+    @staticmethod
+    def audit_mask(value: str) -> str:
+        return mask_mobile(value) if value else ""

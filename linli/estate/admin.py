@@ -5,15 +5,23 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminTextInputWidget
 
 from linli.console.html import link
 from linli.console.scoping import ScopedAdmin, ScopedTabularInline
-from linli.core.validators import mask_id_number, normalise_id_number, validate_id_number
+from linli.core.http import client_ip
+from linli.core.validators import (
+    mask_id_number,
+    mask_mobile,
+    normalise_id_number,
+    validate_id_number,
+)
 from linli.estate.models import (
     Building,
     Community,
@@ -23,6 +31,7 @@ from linli.estate.models import (
     Unit,
     id_number_index,
 )
+from linli.estate.privacy import may_view_full_mobile, person_mobile_reveal
 
 
 @admin.register(Community)
@@ -59,10 +68,8 @@ class UnitAdmin(ScopedAdmin):
         "__str__", "community", "building", "entrance", "floor", "room_no",
         "building_area", "usable_area", "kind", "status", "delivered_on",
     ]
-    search_fields = [
-        "room_no", "entrance", "building__name", "occupancies__person__name",
-        "occupancies__person__mobile",
-    ]
+    search_fields = ["room_no", "entrance", "building__name", "occupancies__person__name"]
+    mobile_index_path = "occupancies__person__mobile_index"
     list_filter = ["community", "building", "kind", "status"]
     list_select_related = ["community", "building__community"]  # str(building) names its community
     autocomplete_fields = ["building"]
@@ -101,29 +108,43 @@ class ParkingSpaceAdmin(ScopedAdmin):
 
 
 class PersonForm(forms.ModelForm):
-    """The stored ID number is never sent back to the browser: the field starts empty,
-    shows the masked number as help, and keeps the stored one unless a new one is typed."""
+    """The stored ID number and mobile number are never sent back to the browser: each
+    field starts empty, shows the masked number as help, and keeps the stored one unless
+    a new one is typed. (Staff who may see a full mobile number open it from the page,
+    which the audit log records: ``linli.estate.privacy``.)"""
+
+    KEPT = {"id_number": mask_id_number, "mobile": mask_mobile}
 
     class Meta:
         model = Person
         fields = ["community", "name", "mobile", "id_number", "note"]
-        widgets = {"id_number": UnfoldAdminTextInputWidget(attrs={"autocomplete": "off"})}
+        widgets = {
+            "mobile": UnfoldAdminTextInputWidget(attrs={"autocomplete": "off"}),
+            "id_number": UnfoldAdminTextInputWidget(attrs={"autocomplete": "off"}),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        field = self.fields.get("id_number")
-        if field is not None and self.instance.pk and self.instance.id_number:
-            field.required = False
-            field.help_text = _("Stored: %(masked)s. Leave empty to keep it.") % {
-                "masked": mask_id_number(self.instance.id_number)
-            }
-            self.initial["id_number"] = ""
+        for name, mask in self.KEPT.items():
+            field, stored = self.fields.get(name), getattr(self.instance, name)
+            if field is not None and self.instance.pk and stored:
+                field.required = False
+                field.help_text = _("Stored: %(masked)s. Leave empty to keep it.") % {
+                    "masked": mask(stored)
+                }
+                self.initial[name] = ""
+
+    def _kept(self, name: str):
+        value = self.cleaned_data.get(name, "")
+        if not value and self.instance.pk:
+            return getattr(Person.objects.get(pk=self.instance.pk), name)
+        return value
 
     def clean_id_number(self):
-        value = self.cleaned_data.get("id_number", "")
-        if not value and self.instance.pk:
-            return Person.objects.get(pk=self.instance.pk).id_number
-        return value
+        return self._kept("id_number")
+
+    def clean_mobile(self):
+        return self._kept("mobile")
 
 
 class OccupancyInline(ScopedTabularInline):
@@ -142,12 +163,13 @@ class PersonAdmin(ScopedAdmin):
     unit_path = "occupancies__unit"
     form = PersonForm
     list_display = ["name", "mobile_display", "id_number_display", "community", "created_at"]
-    search_fields = ["name", "mobile", "occupancies__unit__room_no"]
+    search_fields = ["name", "occupancies__unit__room_no"]
+    mobile_index_path = "mobile_index"
     list_filter = ["community", "occupancies__unit__building"]
     list_select_related = ["community"]
     inlines = [OccupancyInline]
 
-    @admin.display(description=_("mobile"), ordering="mobile")
+    @admin.display(description=_("mobile"))
     def mobile_display(self, obj: Person) -> str:
         return obj.mobile_masked
 
@@ -156,12 +178,40 @@ class PersonAdmin(ScopedAdmin):
         return obj.id_number_masked
 
     def get_fields(self, request, obj=None):
-        # The form never sends the ID number back (PersonForm), but a view-only page would
-        # show every field's value: there it is shown masked, as in the list.
+        # The form never sends the numbers back (PersonForm), but a view-only page would
+        # show every field's value: there they are shown masked, as in the list.
         fields = super().get_fields(request, obj)
         if not self.has_change_permission(request, obj):
-            fields = ["id_number_display" if f == "id_number" else f for f in fields]
+            masked = {"id_number": "id_number_display", "mobile": "mobile_display"}
+            fields = [masked.get(f, f) for f in fields]
         return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.mobile and may_view_full_mobile(request.user, obj):
+            fields = [*fields, "mobile_full"]
+        return fields
+
+    @admin.display(description=_("full mobile number"))
+    def mobile_full(self, obj: Person) -> str:
+        """A link to the full number for staff who call owners (each view is audited)."""
+        return link(reverse("admin:estate_person_mobile", args=[obj.pk]),
+                    _("Show the full number (recorded in the audit log)"))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.mobile_view)
+        return [path("<path:object_id>/mobile/", view, name="estate_person_mobile"),
+                *super().get_urls()]
+
+    def mobile_view(self, request, object_id):
+        person = self.get_object(request, unquote(object_id))  # scoped: 404 outside
+        mobile = person_mobile_reveal(acting_user=request.user, person=person,
+                                      ip=client_ip(request))
+        return TemplateResponse(request, "estate/person_mobile.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "person": person,
+            "mobile": mobile, "title": _("Mobile number of %(name)s") % {"name": person.name},
+            "back_url": reverse("admin:estate_person_change", args=[person.pk]),
+        })
 
     def get_search_results(self, request, queryset, search_term):
         """A full ID number finds its person through the blind index (the column itself
@@ -179,7 +229,8 @@ class OccupancyAdmin(ScopedAdmin):
     unit_path = "unit"
     community_path = "unit__community"
     list_display = ["person", "role", "unit", "start_date", "end_date", "is_payer"]
-    search_fields = ["person__name", "person__mobile", "unit__room_no", "unit__building__name"]
+    search_fields = ["person__name", "unit__room_no", "unit__building__name"]
+    mobile_index_path = "person__mobile_index"
     list_filter = ["unit__community", "unit__building", "role", "is_payer"]
     list_select_related = ["person", "unit__building"]
     autocomplete_fields = ["unit", "person"]

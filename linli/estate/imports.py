@@ -26,7 +26,9 @@ from django.utils.translation import pgettext
 
 from linli.core import progress, xlsx
 from linli.core.audit import audit_record
+from linli.core.crypto import mobile_index
 from linli.core.models import AuditEvent
+from linli.core.validators import mask_mobile
 from linli.core.xlsx import ImportRefused, RowError
 from linli.estate.access import community_ids_for
 from linli.estate.import_sheets import BUILDINGS, OCCUPANCIES, PEOPLE, SHEETS, UNITS
@@ -84,14 +86,15 @@ class _People:
     def add(self, person: Person) -> None:
         if person.id_number_index:
             self.by_index.setdefault(person.id_number_index, person)
-        if person.mobile:
-            self.by_name_mobile.setdefault((person.name, person.mobile), person)
+        if person.mobile_index:
+            self.by_name_mobile.setdefault((person.name, person.mobile_index), person)
 
     def find(self, row: xlsx.ParsedRow) -> Person | None:
         index = id_number_index(row.values.get("id_number", ""))
         if index in self.by_index:
             return self.by_index[index]
-        match = self.by_name_mobile.get((row.values["name"], row.values.get("mobile", "")))
+        match = self.by_name_mobile.get(
+            (row.values["name"], mobile_index(row.values.get("mobile", ""))))
         if match is not None and index and match.id_number_index:
             return None  # same name and mobile, but a different ID number: someone else
         return match
@@ -275,6 +278,8 @@ def _plan(
 def _audit_value(attr: str, value: Any) -> Any:
     if attr == "id_number":
         return "••••" if value else ""  # a secret: record that it changed, never the value
+    if attr == "mobile":
+        return mask_mobile(value) if value else ""
     return str(value) if isinstance(value, Decimal | dt.date) else value
 
 

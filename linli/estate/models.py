@@ -10,8 +10,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from linli.core.crypto import blind_index
-from linli.core.fields import EncryptedTextField
+from linli.core.crypto import blind_index, mobile_index
+from linli.core.fields import EncryptedMobileField, EncryptedTextField
 from linli.core.validators import (
     mask_id_number,
     mask_mobile,
@@ -207,9 +207,11 @@ class Person(models.Model):
         Community, verbose_name=_("community"), on_delete=models.PROTECT, related_name="people"
     )
     name = models.CharField(_("name"), max_length=50)
-    mobile = models.CharField(
-        _("mobile"), max_length=11, blank=True, db_index=True, validators=[validate_mobile]
-    )
+    # Encrypted at rest; found through the keyed blind index (``mobile_index``), and by
+    # its last four digits (``mobile_tail``, shown in the masked number anyway).
+    mobile = EncryptedMobileField(_("mobile"), blank=True, validators=[validate_mobile])
+    mobile_index = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    mobile_tail = models.CharField(max_length=4, blank=True, editable=False, db_index=True)
     id_number = EncryptedTextField(
         _("resident ID number"), blank=True, validators=[validate_id_number]
     )
@@ -221,6 +223,7 @@ class Person(models.Model):
         verbose_name = _("person")
         verbose_name_plural = _("people")
         ordering = ["community_id", "id"]
+        permissions = [("view_person_mobile", _("Can see full mobile numbers"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["community", "id_number_index"],
@@ -231,6 +234,17 @@ class Person(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        # The blind indexes always follow the encrypted values (bulk_create callers call
+        # ``normalise`` themselves).
+        self.normalise()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            extra = {"mobile": ("mobile_index", "mobile_tail"), "id_number": ("id_number_index",)}
+            kwargs["update_fields"] = {*update_fields, *(f for name in update_fields
+                                                         for f in extra.get(name, ()))}
+        super().save(*args, **kwargs)
 
     @property
     def mobile_masked(self) -> str:
@@ -243,6 +257,8 @@ class Person(models.Model):
     def normalise(self) -> None:
         """Canonical forms and the blind index; call before validating or saving."""
         self.mobile = normalise_mobile(self.mobile)
+        self.mobile_index = mobile_index(self.mobile)
+        self.mobile_tail = self.mobile[-4:]
         self.id_number = normalise_id_number(self.id_number)
         self.id_number_index = id_number_index(self.id_number)
 

@@ -79,7 +79,8 @@ class BindingRequestAdmin(ReadOnlyAdmin):
     list_display = ["id", "community", "building", "room", "name", "mobile_masked", "role",
                     "status", "unit", "created_at", "decided_by", "decided_at"]
     list_filter = [("status", ChoicesDropdownFilter), "community", "unit__building"]
-    search_fields = ["name", "building", "room", "mobile"]
+    search_fields = ["name", "building", "room"]
+    mobile_index_path = "mobile_index"
     list_select_related = ["community", "unit__building", "decided_by"]
     fields = ["community", "building", "room", "name", "mobile_masked", "role", "status",
               "unit", "occupancy", "created_at", "decided_by", "decided_at", "reject_reason"]
@@ -89,7 +90,7 @@ class BindingRequestAdmin(ReadOnlyAdmin):
     def has_decide_permission(self, request, obj=None):
         return request.user.has_perm(DECIDE_PERMISSION)
 
-    @admin.display(description=_("mobile"), ordering="mobile")
+    @admin.display(description=_("mobile"))
     def mobile_masked(self, obj):
         return obj.mobile_masked
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from linli.core.audit import audit_record, snapshot
+from linli.core.crypto import mobile_index
 from linli.core.models import AuditEvent
 from linli.estate.models import Community, Occupancy, Person, Unit
 from linli.owners.models import BindingRequest
@@ -80,7 +81,8 @@ def binding_request_create(*, user: User, community: Community, building: str, r
             raise ValidationError(_("This home is already linked to your number."),
                                   code="already")
         binding = BindingRequest.objects.create(
-            user=user, mobile=mobile, community=community, building=building, room=room,
+            user=user, mobile=mobile, mobile_index=mobile_index(mobile), community=community,
+            building=building, room=room,
             name=name, role=role, unit=unit)
         audit_record(actor=user, action=AuditEvent.Action.CREATE, obj=binding,
                      changes=snapshot(binding, ["community", "building", "room", "name",
@@ -106,7 +108,8 @@ def _lock_pending(acting_user, binding: BindingRequest) -> BindingRequest:
 
 def _person_for(binding: BindingRequest, ip: str | None, acting_user) -> Person:
     """The community's person with this mobile (the same name preferred), else a new one."""
-    people = Person.objects.filter(community_id=binding.community_id, mobile=binding.mobile)
+    people = Person.objects.filter(community_id=binding.community_id,
+                                   mobile_index=mobile_index(binding.mobile))
     person = people.filter(name=binding.name).first() or people.order_by("id").first()
     if person is not None:
         return person

@@ -21,6 +21,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from linli.core.crypto import mobile_index
 from linli.core.validators import normalise_mobile, validate_mobile
 from linli.owners import sms
 from linli.owners.models import Purpose, VerificationCode
@@ -75,7 +76,8 @@ def serialize_on(*keys: str) -> None:
 
 def _send_wait_s(*, mobile: str, ip: str | None, now: dt.datetime) -> int:
     """Seconds until this phone and IP may be sent another code (0: now)."""
-    sent = VerificationCode.objects.filter(mobile=mobile, created_at__gt=now - DAY)
+    sent = VerificationCode.objects.filter(mobile_index=mobile_index(mobile),
+                                           created_at__gt=now - DAY)
     last = sent.order_by("-created_at").values_list("created_at", flat=True).first()
     waits = [0]
     if last is not None:
@@ -107,7 +109,7 @@ def code_send(*, mobile: str, purpose: str, ip: str | None, user=None,
         if wait_s > 0:
             raise wait_error(wait_s)
         row = VerificationCode.objects.create(
-            mobile=mobile, purpose=purpose, user=user, ip=ip, created_at=now,
+            mobile_index=mobile_index(mobile), purpose=purpose, user=user, ip=ip, created_at=now,
             expires_at=now + CODE_TTL, code_hash=code_hash(mobile=mobile, purpose=purpose,
                                                            code=code),
         )
@@ -132,7 +134,8 @@ def code_verify(*, mobile: str, purpose: str, code: str, user=None,
     refusal = None
     with transaction.atomic():
         row = (VerificationCode.objects.select_for_update(no_key=True)
-               .filter(mobile=mobile, purpose=purpose).order_by("-created_at", "-id").first())
+               .filter(mobile_index=mobile_index(mobile), purpose=purpose)
+               .order_by("-created_at", "-id").first())
         if (row is None or row.used_at is not None or row.expires_at <= now
                 or (row.user_id is not None and row.user_id != getattr(user, "pk", None))):
             refusal = ValidationError(

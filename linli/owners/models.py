@@ -1,8 +1,9 @@
 """Owner accounts (DESIGN §1 owner portal): sign-in codes, password throttling, sessions,
 notification preferences and requests to be bound to a home.
 
-An owner is a Django ``User`` whose username is their normalised mainland mobile number;
-nothing here duplicates it. Which units an owner sees follows ``estate.Occupancy``
+An owner is a Django ``User`` with an ``OwnerAccount``: their mobile number, encrypted at
+rest and found by its keyed blind index. The username is a random id, never the number
+(PIPL: no phone number in plain text in the database). Which units an owner sees follows ``estate.Occupancy``
 (``linli.owners.selectors``), never a copy stored on the account.
 """
 
@@ -14,8 +15,33 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from linli.core.fields import EncryptedMobileField
 from linli.core.validators import mask_mobile
 from linli.estate.models import Occupancy
+
+
+class OwnerAccount(models.Model):
+    """An owner's sign-in number. ``mobile_index`` (the keyed blind index) is what
+    sign-in, the units an owner sees and phone changes look up."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner account"), on_delete=models.CASCADE,
+        related_name="owner_account",
+    )
+    mobile = EncryptedMobileField(_("mobile"))
+    mobile_index = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("owner account")
+        verbose_name_plural = _("owner accounts")
+
+    def __str__(self) -> str:
+        return mask_mobile(self.mobile)
+
+    @property
+    def mobile_masked(self) -> str:
+        return mask_mobile(self.mobile)
 
 
 class Purpose(models.TextChoices):
@@ -33,7 +59,9 @@ class VerificationCode(models.Model):
     these rows, so the limits hold across processes and on every database.
     """
 
-    mobile = models.CharField(_("mobile"), max_length=11)
+    # The blind index of the number (``linli.core.crypto.mobile_index``): the number
+    # itself is only in the message sent.
+    mobile_index = models.CharField(max_length=64)
     purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)
     # For a phone change: the account that asked; the code works for that account only.
     user = models.ForeignKey(
@@ -51,30 +79,30 @@ class VerificationCode(models.Model):
         verbose_name = _("verification code")
         verbose_name_plural = _("verification codes")
         indexes = [
-            models.Index(fields=["mobile", "created_at"], name="owners_code_mobile_idx"),
+            models.Index(fields=["mobile_index", "created_at"], name="owners_code_index_idx"),
             models.Index(fields=["ip", "created_at"], name="owners_code_ip_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{mask_mobile(self.mobile)} · {self.get_purpose_display()}"
+        return f"{self.get_purpose_display()} · {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class PasswordFailure(models.Model):
     """One wrong password. Counted per (phone, IP) and per IP to slow guessing down
     without locking the real owner out (SMS sign-in is never throttled by these)."""
 
-    mobile = models.CharField(max_length=11)
+    mobile_index = models.CharField(max_length=64)  # the number's blind index
     ip = models.GenericIPAddressField(null=True, blank=True)
     at = models.DateTimeField()
 
     class Meta:
         indexes = [
-            models.Index(fields=["mobile", "ip", "at"], name="owners_pwfail_pair_idx"),
+            models.Index(fields=["mobile_index", "ip", "at"], name="owners_pwfail_idx_idx"),
             models.Index(fields=["ip", "at"], name="owners_pwfail_ip_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{mask_mobile(self.mobile)} · {self.ip}"
+        return f"{self.ip} · {self.at:%Y-%m-%d %H:%M}"
 
 
 class OwnerSession(models.Model):
@@ -141,7 +169,8 @@ class BindingRequest(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("owner account"), on_delete=models.PROTECT,
         related_name="binding_requests",
     )
-    mobile = models.CharField(_("mobile"), max_length=11)
+    mobile = EncryptedMobileField(_("mobile"))
+    mobile_index = models.CharField(max_length=64, editable=False, db_index=True)
     community = models.ForeignKey(
         "estate.Community", verbose_name=_("community"), on_delete=models.PROTECT,
         related_name="binding_requests",

@@ -1,8 +1,8 @@
 """What an owner may see, and the lists of their account pages.
 
 The units an owner sees are those with a current occupancy (any role) of a person whose
-mobile is the owner's username: staff keep occupancies, the account only carries the
-number. A binding request adds a unit only once staff approve it (an occupancy).
+mobile is the owner account's (matched by the numbers' blind index: both are encrypted):
+staff keep occupancies, the account only carries the number. A binding request adds a unit only once staff approve it (an occupancy).
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from linli.core.validators import MOBILE_RE
 from linli.estate.models import Occupancy, Person
-from linli.owners.models import BindingRequest, NotificationPreference, OwnerSession
+from linli.owners.models import (
+    BindingRequest,
+    NotificationPreference,
+    OwnerAccount,
+    OwnerSession,
+)
 from linli.staff.models import StaffMember
 
 
@@ -33,20 +37,28 @@ def is_owner(user) -> bool:
     )
 
 
+def _account(user) -> OwnerAccount | None:
+    try:
+        return user.owner_account
+    except (AttributeError, OwnerAccount.DoesNotExist):
+        return None
+
+
 def owner_mobile(user) -> str | None:
     """The owner's mobile number, or None for anyone who is not an owner."""
     if not is_owner(user):
         return None
-    username = user.get_username()
-    return username if MOBILE_RE.match(username) else None
+    account = _account(user)
+    return account.mobile if account is not None else None
 
 
 def current_occupancies(user, *, today: dt.date | None = None) -> QuerySet[Occupancy]:
-    mobile = owner_mobile(user)
-    if mobile is None:
+    account = _account(user) if is_owner(user) else None
+    if account is None:
         return Occupancy.objects.none()
     today = today or timezone.localdate()
-    return (Occupancy.objects.filter(person__mobile=mobile, start_date__lte=today)
+    return (Occupancy.objects.filter(person__mobile_index=account.mobile_index,
+                                     start_date__lte=today)
             .exclude(end_date__lt=today))
 
 
@@ -78,18 +90,15 @@ def _owner_access(user, *, today: dt.date) -> frozenset[int] | None:
     if not (getattr(user, "is_authenticated", False) and user.is_active
             and not user.is_staff and not user.is_superuser):
         return None
-    username = user.get_username()
-    mobile = username if MOBILE_RE.match(username) else None
-    # A staff row answers NULL; an occupancy its unit id.
-    sql = f"SELECT NULL FROM {StaffMember._meta.db_table} WHERE user_id = %s"
-    params: list = [user.pk]
-    if mobile is not None:
-        sql += (f" UNION ALL SELECT o.unit_id FROM {Occupancy._meta.db_table} o"
-                f" JOIN {Person._meta.db_table} p ON p.id = o.person_id"
-                " WHERE p.mobile = %s AND o.start_date <= %s"
-                " AND (o.end_date IS NULL OR o.end_date >= %s)")
-        day = connection.ops.adapt_datefield_value(today)
-        params += [mobile, day, day]
+    # A staff row answers NULL; an occupancy of the account's number its unit id.
+    sql = (f"SELECT NULL FROM {StaffMember._meta.db_table} WHERE user_id = %s"
+           f" UNION ALL SELECT o.unit_id FROM {OwnerAccount._meta.db_table} a"
+           f" JOIN {Person._meta.db_table} p ON p.mobile_index = a.mobile_index"
+           f" JOIN {Occupancy._meta.db_table} o ON o.person_id = p.id"
+           " WHERE a.user_id = %s AND o.start_date <= %s"
+           " AND (o.end_date IS NULL OR o.end_date >= %s)")
+    day = connection.ops.adapt_datefield_value(today)
+    params: list = [user.pk, user.pk, day, day]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [unit_id for (unit_id,) in cursor.fetchall()]

@@ -1,8 +1,8 @@
 """Owner accounts: signing in, sessions, phone, password and notification preferences.
 
-An owner's account is created on their first sign-in by SMS code: username = the
-normalised mobile number, no usable password until they set one. Staff accounts never
-sign in here.
+An owner's account is created on their first sign-in by SMS code: a user with a random
+username and an ``OwnerAccount`` holding the number (encrypted, found by its blind
+index), no usable password until they set one. Staff accounts never sign in here.
 
 Wrong passwords are slowed down per (phone, IP) with growing delays and per IP overall,
 never per phone alone: an attacker elsewhere cannot lock the real owner out, and
@@ -12,6 +12,7 @@ signing in by SMS code is never held back by wrong passwords.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.models import User
@@ -23,11 +24,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from linli.core.audit import audit_record
+from linli.core.crypto import mobile_index
 from linli.core.models import AuditEvent
 from linli.core.validators import mask_mobile
 from linli.owners.codes import HOUR, clean_mobile, code_send, code_verify, serialize_on
 from linli.owners.models import (
     NotificationPreference,
+    OwnerAccount,
     OwnerSession,
     PasswordFailure,
     Purpose,
@@ -54,9 +57,38 @@ def _staff_refusal() -> ValidationError:
         code="staff")
 
 
+def owner_username() -> str:
+    """A new owner's username: a random id, never the phone number."""
+    return f"owner-{secrets.token_hex(8)}"
+
+
+def owner_account_create(*, mobile: str, password: str | None = None) -> User:
+    """A new owner account for ``mobile`` (IntegrityError if the number has one)."""
+    mobile = clean_mobile(mobile)
+    with transaction.atomic():
+        user = User(username=owner_username())
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+        OwnerAccount.objects.create(user=user, mobile=mobile, mobile_index=mobile_index(mobile))
+    return user
+
+
+def _owner_of(mobile: str) -> User | None:
+    account = (OwnerAccount.objects.filter(mobile_index=mobile_index(mobile))
+               .select_related("user__staff").first())
+    return account.user if account is not None else None
+
+
 def _account_for(mobile: str) -> User | None:
-    """The owner account of ``mobile``; refuses staff and disabled accounts."""
-    user = User.objects.filter(username=mobile).select_related("staff").first()
+    """The owner account of ``mobile``; refuses staff (also a staff login named by the
+    number) and disabled accounts."""
+    named = User.objects.filter(username=mobile).select_related("staff").first()
+    if named is not None and _is_staff_account(named):
+        raise _staff_refusal()
+    user = _owner_of(mobile)
     if user is None:
         return None
     if _is_staff_account(user):
@@ -82,22 +114,20 @@ def owner_signin_by_code(*, mobile: str, code: str, now: dt.datetime | None = No
     """The owner account of ``mobile`` if ``code`` is its valid sign-in code; creates the
     account on first sign-in."""
     mobile = clean_mobile(mobile)
-    _account_for(mobile)
+    user = _account_for(mobile)
     code_verify(mobile=mobile, purpose=Purpose.SIGNIN, code=code, now=now)
+    if user is not None:
+        return user
     try:
-        with transaction.atomic():
-            user, created = User.objects.get_or_create(username=mobile)
-            if created:
-                user.set_unusable_password()
-                user.save(update_fields=["password"])
+        return owner_account_create(mobile=mobile)
     except IntegrityError:  # the same owner signing in twice at once
-        user = User.objects.get(username=mobile)
-    return user
+        return _owner_of(mobile)
 
 
 def _password_wait_s(*, mobile: str, ip: str | None, now: dt.datetime) -> int:
     waits = [0.0]
-    pair = PasswordFailure.objects.filter(mobile=mobile, ip=ip, at__gt=now - PAIR_WINDOW)
+    pair = PasswordFailure.objects.filter(mobile_index=mobile_index(mobile), ip=ip,
+                                          at__gt=now - PAIR_WINDOW)
     failures = pair.count()
     if failures >= PAIR_FREE_FAILURES:
         delay_s = min(PAIR_FIRST_DELAY_S * 2 ** (failures - PAIR_FREE_FAILURES),
@@ -126,17 +156,22 @@ def owner_signin_by_password(*, mobile: str, password: str, ip: str | None,
                 "Too many wrong passwords. Please wait %(seconds)d seconds, or sign in with "
                 "an SMS code.", wait_s) % {"seconds": wait_s},
             code="throttled", params={"seconds": wait_s})
-    user = authenticate(None, username=mobile, password=password or "")
+    named = User.objects.filter(username=mobile).first()
+    if named is not None and _is_staff_account(named):
+        raise _staff_refusal()
+    owner = _owner_of(mobile)
+    user = (authenticate(None, username=owner.get_username(), password=password or "")
+            if owner is not None else None)
     if user is not None and _is_staff_account(user):
         raise _staff_refusal()
     if user is None or not is_owner(user):
         with transaction.atomic():
             serialize_on(f"pw:{ip}")
-            PasswordFailure.objects.create(mobile=mobile, ip=ip, at=now)
+            PasswordFailure.objects.create(mobile_index=mobile_index(mobile), ip=ip, at=now)
         raise ValidationError(
             _("Wrong mobile number or password. No password yet? Sign in with an SMS code "
               "and set one on your profile page."), code="wrong")
-    PasswordFailure.objects.filter(mobile=mobile, ip=ip).delete()
+    PasswordFailure.objects.filter(mobile_index=mobile_index(mobile), ip=ip).delete()
     return user
 
 
@@ -204,9 +239,11 @@ def _require_owner(user) -> None:
 
 def _check_new_mobile(user: User, value: str) -> str:
     mobile = clean_mobile(value)
-    if mobile == user.username:
+    accounts = OwnerAccount.objects.filter(mobile_index=mobile_index(mobile))
+    if accounts.filter(user=user).exists():
         raise ValidationError(_("This is already your number."), code="same")
-    if User.objects.filter(username=mobile).exclude(pk=user.pk).exists():
+    if (accounts.exclude(user=user).exists()
+            or User.objects.filter(username=mobile).exclude(pk=user.pk).exists()):
         raise ValidationError(
             _("This number already has an account. Sign in with it instead."), code="taken")
     return mobile
@@ -224,17 +261,19 @@ def owner_phone_change(*, user: User, new_mobile: str, code: str, ip: str | None
                        now: dt.datetime | None = None) -> User:
     """Move the account to ``new_mobile`` once the code sent there is confirmed.
 
-    Only the account's username changes. Which units the account sees then follows the
+    Only the account's number changes. Which units the account sees then follows the
     occupancies recorded for the new number (staff keep those)."""
     _require_owner(user)
     mobile = _check_new_mobile(user, new_mobile)
     code_verify(mobile=mobile, purpose=Purpose.CHANGE_PHONE, code=code, user=user, now=now)
-    old = user.username
     try:
         with transaction.atomic():
             locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
-            locked.username = mobile
-            locked.save(update_fields=["username"])
+            account = OwnerAccount.objects.filter(user=locked).first()
+            old = account.mobile if account is not None else ""
+            account = account or OwnerAccount(user=locked)
+            account.mobile, account.mobile_index = mobile, mobile_index(mobile)
+            account.save()
             audit_record(actor=locked, action=AuditEvent.Action.SECURITY, obj=locked,
                          summary="Changed phone number",
                          changes={"mobile": [mask_mobile(old), mask_mobile(mobile)]}, ip=ip)
@@ -242,7 +281,7 @@ def owner_phone_change(*, user: User, new_mobile: str, code: str, ip: str | None
         raise ValidationError(
             _("This number already has an account. Sign in with it instead."),
             code="taken") from None
-    user.username = mobile
+    user._state.fields_cache.pop("owner_account", None)  # the number just changed
     return user
 
 

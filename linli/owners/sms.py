@@ -4,9 +4,12 @@
 (a dotted path to a class with ``send(message)``). Two backends ship:
 
 - ``LogBackend`` (the default until a real provider is configured): writes the code to
-  the server log and, when ``settings.LINLI_DEMO`` is on, keeps the latest codes in a
-  small file in the data folder for the demo's help page. A file, not memory, because
-  the demo's web server runs several worker processes.
+  the server log (the number masked) and, when ``settings.LINLI_DEMO`` is on, keeps the
+  latest codes in a small file in the data folder for the demo's help page. A file, not
+  memory, because the demo's web server runs several worker processes. Anyone reading
+  the log could sign in as any owner, so it runs only with DEBUG, in the demo, or when
+  chosen explicitly (``LINLI_SMS_BACKEND=log``): otherwise ``linli serve`` refuses to
+  start (``check_configuration``) and no code is sent.
 - ``MemoryBackend`` for tests: appends to the module-level ``outbox`` list, like
   Django's ``mail.outbox``.
 """
@@ -22,6 +25,7 @@ from functools import cache
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -46,10 +50,34 @@ class SmsMessage:
 outbox: list[SmsMessage] = []
 
 
+def backend_path() -> str:
+    return getattr(settings, "LINLI_SMS_BACKEND", "") or DEFAULT_BACKEND
+
+
+def check_configuration() -> None:
+    """Refuse the log backend outside development and the demo unless it was chosen
+    explicitly (``LINLI_SMS_BACKEND=log``): it writes every sign-in code to the log."""
+    allowed = (settings.DEBUG or getattr(settings, "LINLI_DEMO", False)
+               or getattr(settings, "LINLI_SMS_LOG_CHOSEN", False))
+    if _backend(backend_path()) is LogBackend and not allowed:
+        raise ImproperlyConfigured(
+            "The log SMS backend writes owners' sign-in codes to the server log; it runs only "
+            "with LINLI_DEBUG=1, in the demo, or with LINLI_SMS_BACKEND=log set explicitly. "
+            "Configure a real SMS provider in LINLI_SMS_BACKEND.")
+
+
 def send_code(mobile: str, code: str, purpose: str) -> SmsMessage:
-    """Send ``code`` to ``mobile`` for ``purpose`` (a ``Purpose`` value)."""
+    """Send ``code`` to ``mobile`` for ``purpose`` (a ``Purpose`` value). A backend that
+    may not run here is a refusal the owner reads (and an error in the log), not a 500."""
     message = SmsMessage(mobile=mobile, code=code, purpose=purpose, text=_code_text(code))
-    _backend(getattr(settings, "LINLI_SMS_BACKEND", "") or DEFAULT_BACKEND)().send(message)
+    try:
+        check_configuration()
+    except ImproperlyConfigured:
+        logger.exception("SMS code not sent")
+        raise ValidationError(_("Text messages cannot be sent at the moment. Please try again "
+                                "later or contact your property office."),
+                              code="sms_unavailable") from None
+    _backend(backend_path())().send(message)
     return message
 
 

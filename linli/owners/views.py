@@ -137,7 +137,7 @@ def signout(request):
 def _profile_context(request, **extra) -> dict:
     user = request.user
     return {
-        "mobile_masked": mask_mobile(user.username),
+        "mobile_masked": mask_mobile(selectors.owner_mobile(user) or ""),
         "has_password": user.has_usable_password(),
         "current_required": _current_password_required(request),
         "prefs": selectors.owner_notifications(user),
@@ -186,7 +186,7 @@ def phone_change(request):
         return _profile_errors(request, "phone", exc, new_mobile=new_mobile)
     request.session.pop(NEW_MOBILE_KEY, None)
     messages.success(request, pgettext("owners", "Your phone number is now %(mobile)s.")
-                     % {"mobile": mask_mobile(request.user.username)})
+                     % {"mobile": mask_mobile(selectors.owner_mobile(request.user) or "")})
     return redirect("owners:profile")
 
 

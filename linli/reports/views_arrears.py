@@ -18,7 +18,7 @@ from linli.reports import rates
 from linli.reports.definitions import AGING_BUCKETS, DEFINITIONS
 from linli.reports.scope import end_of
 from linli.reports.xlsx import Column, report_xlsx
-from linli.staff.privacy import phone_for, sees_full_phone
+from linli.staff.privacy import full_phones_shown, phone_for, sees_full_phone
 
 PER_PAGE = 100
 
@@ -46,8 +46,9 @@ def _export(form, owing):
     columns = [Column(_("Community")), Column(_("Unit")), Column(_("Owner")), Column(_("Phone")),
                *[Column(str(label), "yuan") for _d, label in AGING_BUCKETS],
                Column(_("Total owed"), "yuan"), Column(_("Last payment"), "date")]
-    rows = ([r["community"], r["label"], r["owner"], r["phone"], *r["buckets"], r["total"],
-             r["last_paid"]] for chunk in _chunks(owing, 2000) for r in arrears_rows(form, chunk))
+    rows = [[r["community"], r["label"], r["owner"], r["phone"], *r["buckets"], r["total"],
+             r["last_paid"]] for chunk in _chunks(owing, 2000) for r in arrears_rows(form, chunk)]
+    full_phones_shown(form.user, sum(1 for r in rows if r[3]), "arrears report export")
     return report_xlsx(title=_("Arrears by unit"), filters=form.used(), columns=columns,
                        rows=rows, definitions=["owed", "aging"],
                        filename=f"{_('Arrears by unit')}-{form.as_of_day:%Y%m%d}.xlsx")
@@ -67,6 +68,7 @@ def arrears_page(request, form, drill_url):
         return _export(form, owing)
     page = Paginator(owing, PER_PAGE).get_page(request.GET.get("page"))
     rows = arrears_rows(form, list(page.object_list)) if owing else []
+    full_phones_shown(request.user, sum(1 for r in rows if r["phone"]), "arrears report")
     for row in rows:
         row["cells"] = [{"text": format_fen(v) if v else "—",
                          "link": drill_url(form, "aging", unit=row["unit"].pk, bucket=i)

@@ -179,7 +179,7 @@ class StaffMemberAdmin(ScopedAdmin):
     a staff member with no community yet must still be visible to their admin."""
 
     list_display = ["display_name", "login", "role", "company", "communities_list", "can_log_in"]
-    search_fields = ["display_name", "user__username", "mobile"]
+    search_fields = ["display_name", "user__username"]
     # "company" offers choices to a platform superuser only (staff see one company).
     list_filter = ["role", "communities", "company"]
     list_select_related = ["user", "company"]

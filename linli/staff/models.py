@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from linli.core.fields import EncryptedMobileField
+
 
 class Role(models.TextChoices):
     COMPANY_ADMIN = "company_admin", _("Company admin")
@@ -31,7 +33,7 @@ class StaffMember(models.Model):
         "estate.Community", verbose_name=_("communities"), blank=True, related_name="staff"
     )
     display_name = models.CharField(_("name"), max_length=50)
-    mobile = models.CharField(_("mobile"), max_length=11, blank=True)
+    mobile = EncryptedMobileField(_("mobile"), blank=True)  # encrypted at rest (PIPL)
 
     class Meta:
         verbose_name = _("staff member")

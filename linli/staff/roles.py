@@ -134,10 +134,14 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 # Custom permissions that are not model CRUD.
+# estate.view_person_mobile: the full mobile numbers of people, for the roles that call
+# owners (each view is recorded in the audit log); everyone else sees them masked.
 ROLE_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    Role.COMPANY_ADMIN: ("estate.import_estate", "billing.approve_billadjustment"),
-    Role.MANAGER: ("estate.import_estate",),
+    Role.COMPANY_ADMIN: ("estate.import_estate", "billing.approve_billadjustment",
+                         "estate.view_person_mobile"),
+    Role.MANAGER: ("estate.import_estate", "estate.view_person_mobile"),
     Role.FINANCE: ("billing.approve_billadjustment",),
+    Role.SERVICE: ("estate.view_person_mobile",),
 }
 
 

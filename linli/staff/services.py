@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from linli.core.audit import audit_record, diff, snapshot
 from linli.core.models import AuditEvent
+from linli.core.validators import mask_mobile
 from linli.estate.models import Community, Company
 from linli.staff.models import Role, StaffMember
 from linli.staff.roles import group_name
@@ -78,7 +79,7 @@ def _member_state(member: StaffMember) -> dict:
         "role": member.role,
         "communities": _community_names(member.communities.all()),
         "display_name": member.display_name,
-        "mobile": member.mobile,
+        "mobile": mask_mobile(member.mobile) if member.mobile else "",
         "is_active": member.user.is_active,
     }
 

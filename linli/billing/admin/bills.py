@@ -43,7 +43,7 @@ from linli.ledger.models import JournalEntry, JournalLine
 from linli.money import format_fen, format_price, plain_number
 from linli.payments.models import PaymentAllocation
 from linli.staff.names import person_name
-from linli.staff.privacy import phone_for
+from linli.staff.privacy import full_phones_shown, phone_for
 
 ADJUST_PERMISSION = "billing.add_billadjustment"
 REVERSE_RUN_PERMISSION = "billing.change_billrun"  # as the bill runs page's Reverse link
@@ -299,6 +299,14 @@ class BillAdmin(ReadOnlyAdmin):
         """The payer's name and phone (masked for roles that do not call owners), read
         once per community of the exported bills."""
         today, loaded, payers = timezone.localdate(), set(), {}
+        shown = []
+
+        def phone(obj):
+            number = phone_for(request.user, payer(obj)[1])
+            if number and not shown:
+                shown.append(True)
+                full_phones_shown(request.user, None, "bill list export")
+            return number
 
         def payer(obj):
             if obj.community_id not in loaded:
@@ -308,7 +316,7 @@ class BillAdmin(ReadOnlyAdmin):
             return payers.get(obj.unit_id, ("", ""))
 
         return [(gettext("Payer"), lambda obj: payer(obj)[0], "text"),
-                (gettext("Phone"), lambda obj: phone_for(request.user, payer(obj)[1]), "text")]
+                (gettext("Phone"), phone, "text")]
 
     # --- the bill's page
     @admin.display(description=_("balance"))

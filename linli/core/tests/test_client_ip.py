@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
+from linli.core.crypto import mobile_index
 from linli.core.http import client_ip
 from linli.owners.models import VerificationCode
 
@@ -48,5 +49,5 @@ def test_sms_limits_count_the_forwarded_client(client, settings, db):
                               ("13800138002", "198.51.100.8")):
         client.post("/m/account/signin/", {"form": "sms", "action": "send", "mobile": mobile},
                     REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=forwarded)
-    assert dict(VerificationCode.objects.values_list("mobile", "ip")) == {
-        "13800138001": "198.51.100.7", "13800138002": "198.51.100.8"}
+    assert dict(VerificationCode.objects.values_list("mobile_index", "ip")) == {
+        mobile_index("13800138001"): "198.51.100.7", mobile_index("13800138002"): "198.51.100.8"}

@@ -11,7 +11,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
 from django.utils import timezone
 
 from linli import testing as t
@@ -91,7 +90,7 @@ class Fixture:
                                     status=MeterReading.Status.FLAGGED, flag_reason="用量异常")
         PaymentAnomaly.objects.create(community=self.community, key="a1", channel="wechat",
                                       kind=PaymentAnomaly.Kind.LATE, transaction_id="tx-late")
-        owner = User.objects.create_user("13900000001")
+        owner = t.make_owner("13900000001")
         BindingRequest.objects.create(user=owner, mobile="13900000001",
                                       community=self.community, building="1栋", room="101",
                                       name="李四", role="owner")

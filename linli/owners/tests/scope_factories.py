@@ -7,9 +7,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from django.contrib.auth.models import User
 from django.db import models
 
+from linli import testing as t
 from linli.estate.models import Community
 from linli.owners.bindings import binding_request_create
 from linli.owners.models import BindingRequest
@@ -18,7 +18,7 @@ _mobiles = itertools.count(1)
 
 
 def _binding_request(community: Community, token: str) -> BindingRequest:
-    owner = User.objects.create_user(f"137{next(_mobiles):08d}")
+    owner = t.make_owner(f"137{next(_mobiles):08d}")
     return binding_request_create(user=owner, community=community, building="1栋",
                                   room=token, name=token, role=BindingRequest.Role.OWNER)
 

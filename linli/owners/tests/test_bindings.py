@@ -4,11 +4,11 @@ else asks, and sees the unit only after staff of its community approve."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from linli import testing as t
+from linli.core.crypto import mobile_index
 from linli.core.models import AuditEvent
 from linli.estate.models import Occupancy, Person
 from linli.owners.bindings import binding_request_approve, binding_request_create, matching_units
@@ -26,7 +26,7 @@ CONSOLE = "/console/owners/bindingrequest"
 
 def owner_client(client, outbox):
     sms_signin(client, MOBILE)
-    return User.objects.get(username=MOBILE)
+    return t.owner_user(MOBILE)
 
 
 def ask(client, estate, unit, role="owner"):
@@ -43,7 +43,7 @@ def decider(estate, community_key="a1"):
 def test_a_phone_on_an_occupancy_sees_its_units_at_once(client, estate, outbox):
     person = estate["a1_person"]
     sms_signin(client, person.mobile)
-    user = User.objects.get(username=person.mobile)
+    user = t.owner_user(person.mobile)
     assert owner_unit_ids(user) == {estate["a1_unit"].pk}
     assert payer_unit_ids(user) == owner_payer_unit_ids(user) == {estate["a1_unit"].pk}
     assert str(estate["a1_unit"]) in client.get(HOMES).content.decode()
@@ -53,7 +53,7 @@ def test_family_members_see_but_do_not_pay(estate):
     family = t.make_person(estate["a1"], name="小王")
     Occupancy.objects.create(unit=estate["a1_unit"], person=family, role="family",
                              start_date="2024-01-01", is_payer=False)
-    user = User.objects.create_user(family.mobile)
+    user = t.make_owner(family.mobile)
     assert owner_unit_ids(user) == {estate["a1_unit"].pk}
     assert payer_unit_ids(user) == set()
     # Staff never count as owners, even with a matching username.
@@ -66,7 +66,7 @@ def test_an_owner_whose_tenant_pays_may_still_pay(estate):
     landlord = t.make_person(estate["a1"], name="房东")
     Occupancy.objects.create(unit=estate["a1_unit"], person=landlord, role="owner",
                              start_date="2024-01-01", is_payer=False)
-    user = User.objects.create_user(landlord.mobile)
+    user = t.make_owner(landlord.mobile)
     assert payer_unit_ids(user) == {estate["a1_unit"].pk}
 
 
@@ -91,7 +91,7 @@ def test_a_request_shows_nothing_until_staff_approve_it(client, estate, outbox):
     request.refresh_from_db()
     assert request.status == "approved" and request.decided_by == staff
     assert owner_unit_ids(user) == {unit.pk} and payer_unit_ids(user) == {unit.pk}
-    person = Person.objects.get(community=estate["a1"], mobile=MOBILE)
+    person = Person.objects.get(community=estate["a1"], mobile_index=mobile_index(MOBILE))
     assert person.name == "李四"
     assert request.occupancy.person == person and request.occupancy.role == "owner"
     audited = set(AuditEvent.objects.filter(actor=staff).values_list("object_repr", flat=True))
@@ -170,7 +170,7 @@ def test_the_typed_address_finds_the_unit_when_it_is_unambiguous(estate):
     assert found("7", "2单元1801") == {second}
     assert found("7栋1单元", "1801") == {first}
     assert found("8栋", "1801") == set()
-    owner = User.objects.create_user(MOBILE)
+    owner = t.make_owner(MOBILE)
     request = binding_request_create(user=owner, community=community, building="7",
                                      room="2单元 1801", name="李四", role="tenant")
     assert request.unit == second

@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from linli import testing as t
 from linli.owners.codes import (
     IP_PER_HOUR,
     MAX_ATTEMPTS,
@@ -86,7 +87,7 @@ def test_a_code_is_bound_to_its_phone_and_purpose(outbox, django_user_model):
     assert refusal(code_verify, mobile=MOBILE, purpose=Purpose.CHANGE_PHONE, code=code,
                    now=T0).code == "expired"
     # A phone-change code works only for the account that asked for it.
-    owner, intruder = (django_user_model.objects.create_user(m) for m in ("13700137000",
+    owner, intruder = (t.make_owner(m) for m in ("13700137000",
                                                                           "13600136000"))
     send(OTHER, purpose=Purpose.CHANGE_PHONE, user=owner, at=T0)
     code = outbox[-1].code

@@ -38,7 +38,7 @@ def test_units_are_the_current_occupancies_of_the_owners_mobile(estate):
     _company, community = estate
     today = timezone.localdate()
     person = t.make_person(community)
-    user = User.objects.create_user(username=person.mobile)
+    user = t.make_owner(person.mobile)
     current, ends_today, ended, future, open_ended = (t.make_unit(community) for _ in range(5))
     occupy(current, person, start=today - dt.timedelta(days=30), end=today + dt.timedelta(days=1))
     occupy(ends_today, person, start=today - dt.timedelta(days=30), end=today)
@@ -55,7 +55,7 @@ def test_units_are_the_current_occupancies_of_the_owners_mobile(estate):
 
 
 def test_an_owner_without_a_home_yet_is_an_owner_with_no_units(estate):
-    user = User.objects.create_user(username="13900000001")
+    user = t.make_owner("13900000001")
     assert owner_access(fresh(user)) == frozenset() == frozenset(owner_unit_ids(fresh(user)))
     assert is_owner(fresh(user))
 
@@ -65,7 +65,7 @@ def test_accounts_that_are_not_owners_get_none(estate, flag):
     _company, community = estate
     person = t.make_person(community)
     t.make_occupancy(t.make_unit(community), person)
-    user = User.objects.create_user(username=person.mobile)
+    user = t.make_owner(person.mobile)
     if flag == "not_active":
         user.is_active = False
     else:
@@ -92,7 +92,7 @@ def test_the_answer_is_kept_for_the_request_and_read_by_is_owner(estate, django_
     person = t.make_person(community)
     unit = t.make_unit(community)
     t.make_occupancy(unit, person)
-    user = fresh(User.objects.create_user(username=person.mobile))
+    user = fresh(t.make_owner(person.mobile))
     with django_assert_num_queries(1):
         assert owner_access(user) == {unit.pk}
         assert owner_access(user) == {unit.pk}

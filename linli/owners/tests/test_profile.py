@@ -28,7 +28,7 @@ def test_changing_phone_needs_the_code_sent_to_the_new_number(client, estate, ou
     new_person = t.make_person(estate["a2"], mobile=NEW)
     t.make_occupancy(estate["a2_unit"], new_person)
     sms_signin(client, MOBILE)
-    user = User.objects.get(username=MOBILE)
+    user = t.owner_user(MOBILE)
     response = client.post(PHONE, {"action": "send", "new_mobile": NEW})
     assert response.status_code == 302
     assert outbox[-1].mobile == NEW and outbox[-1].purpose == "change_phone"
@@ -37,18 +37,18 @@ def test_changing_phone_needs_the_code_sent_to_the_new_number(client, estate, ou
     wrong = f"{(int(last_code(NEW)) + 1) % 10**6:06d}"
     refused = client.post(PHONE, {"action": "confirm", "new_mobile": NEW, "code": wrong})
     assert refused.status_code == 200 and "验证码不正确" in refused.content.decode()
-    assert User.objects.get(pk=user.pk).username == MOBILE
+    assert t.owner_user(MOBILE) == user
     done = client.post(PHONE, {"action": "confirm", "new_mobile": NEW, "code": last_code(NEW)})
     assert done.status_code == 302
-    user.refresh_from_db()
-    assert user.username == NEW
+    user = User.objects.get(pk=user.pk)
+    assert t.owner_user(NEW) == user and MOBILE not in user.username + user.owner_account.mobile
     # What the account sees now follows the occupancies of the new number.
     assert owner_unit_ids(user) == {estate["a2_unit"].pk}
     assert "139****9000" in client.get(PROFILE).content.decode()
 
 
 def test_a_number_with_an_account_cannot_be_taken(client, outbox):
-    User.objects.create_user(NEW)
+    t.make_owner(NEW)
     sms_signin(client, MOBILE)
     response = client.post(PHONE, {"action": "send", "new_mobile": NEW})
     assert response.status_code == 200 and "已有账号" in response.content.decode()
@@ -81,7 +81,7 @@ def test_notification_choices_are_kept(client, outbox):
     page = client.get(PROFILE).content.decode()
     assert page.count("checked") == 3  # everything on until the owner chooses
     client.post(reverse("owners:notifications"), {"before_due": "on"})
-    prefs = NotificationPreference.objects.get(user__username=MOBILE)
+    prefs = NotificationPreference.objects.get(user=t.owner_user(MOBILE))
     assert (prefs.before_due, prefs.after_due, prefs.payment_results) == (True, False, False)
     assert client.get(PROFILE).content.decode().count("checked") == 1
 

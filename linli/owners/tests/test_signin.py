@@ -4,7 +4,6 @@ password with throttling that never blocks the SMS way, session rotation, safe `
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.urls import reverse
 
@@ -36,7 +35,7 @@ def test_first_sms_sign_in_creates_the_account_and_goes_home(client, outbox):
     response = client.post(SIGNIN, {"form": "sms", "action": "signin", "mobile": MOBILE,
                                     "code": last_code(MOBILE)})
     assert response.status_code == 302 and response["Location"] == home_url()
-    user = User.objects.get(username=MOBILE)
+    user = t.owner_user(MOBILE)
     assert not user.has_usable_password() and not user.is_staff
     assert client.get(home_url()).status_code == 200
     session = OwnerSession.objects.get(user=user)
@@ -107,7 +106,7 @@ def test_password_sign_in_after_setting_one(client, outbox):
 
 
 def test_wrong_passwords_slow_down_that_phone_and_ip_but_never_sms_sign_in(client, outbox):
-    owner = User.objects.create_user(MOBILE, password="Huayuan-1801!")
+    owner = t.make_owner(MOBILE, password="Huayuan-1801!")
     attacker_ip, owner_ip = "198.51.100.9", "10.0.0.1"
     for _ in range(PAIR_FREE_FAILURES):
         response = password_signin(client, MOBILE, "guess", ip=attacker_ip)
@@ -132,7 +131,7 @@ def test_too_many_wrong_passwords_from_one_ip_over_many_phones(client):
     ip = "198.51.100.10"
     for i in range(IP_FAILURES_PER_HOUR):
         password_signin(client, f"1370000{i:04d}", "guess", ip=ip)
-    User.objects.create_user("13612345678", password="Huayuan-1801!")
+    t.make_owner("13612345678", password="Huayuan-1801!")
     blocked = password_signin(client, "13612345678", "Huayuan-1801!", ip=ip)
     assert blocked.status_code == 200 and "请等待" in blocked.content.decode()
     assert password_signin(client, "13612345678", "Huayuan-1801!",

@@ -142,11 +142,11 @@ def test_who_may_pay(world, estate):
     with pytest.raises(OrderError):
         make_order({**world, "cashier": elsewhere})
     # No staff role: only units the user pays for (stub rule: username = payer's mobile).
-    stranger = User.objects.create_user("13800000000", password=t.PASSWORD)
+    stranger = t.make_owner("13800000000", password=t.PASSWORD)
     assert not can_pay(stranger, bill)
     person = t.make_person(world["community"], mobile="13900000001")
     t.make_occupancy(world["unit"], person)
-    owner = User.objects.create_user("13900000001", password=t.PASSWORD)
+    owner = t.make_owner("13900000001", password=t.PASSWORD)
     assert can_pay(owner, bill)
     assert not can_pay(owner, Bill.objects.exclude(unit=world["unit"]).first())
     order = order_create(payer=owner, channel=Channel.SANDBOX, mode="sandbox",

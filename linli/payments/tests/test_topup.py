@@ -5,7 +5,6 @@ excess setting, and the ledger still balances."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
 
 from linli import testing as t
 from linli.payments.models import (
@@ -35,7 +34,7 @@ def world(estate):
     unit, bills = billed_unit(community, room="701")
     person = t.make_person(community)
     t.make_occupancy(unit, person)
-    payer = User.objects.create_user(username=person.mobile)
+    payer = t.make_owner(person.mobile)
     CommunityPaymentSettings.objects.create(
         community=community, excess_handling=CommunityPaymentSettings.Excess.REFUND)
     return {"community": community, "account": account, "unit": unit, "bills": bills,
@@ -77,7 +76,7 @@ def test_topup_is_idempotent_by_key_and_checks_its_input(world):
 
 
 def test_nobody_tops_up_someone_elses_unit(world):
-    stranger = User.objects.create_user(username="13900009999")
+    stranger = t.make_owner("13900009999")
     with pytest.raises(OrderError):
         topup(world, 10000, payer=stranger)
     other_unit = world["b1_unit"]

@@ -35,7 +35,7 @@ def make_owner(community, room: str, *, name: str = "业主") -> tuple[User, Uni
     unit, bills = billed_unit(community, room=room, periods=("2024-01", "2024-02"))
     person = t.make_person(community, name=name)
     t.make_occupancy(unit, person)
-    user = User.objects.create_user(username=person.mobile)
+    user = t.make_owner(person.mobile)
     return user, unit, bills
 
 

@@ -46,7 +46,7 @@ def test_console_and_portal_render_under_the_policy(browser, live_server):  # no
     unit, _bills = billed_unit(community, room="1801", periods=("2024-01",))
     person = t.make_person(community, name="王秀英")
     t.make_occupancy(unit, person)
-    owner = User.objects.create_user(username=person.mobile)
+    owner = t.make_owner(person.mobile)
     staff = User.objects.create_superuser("root", "", t.PASSWORD)
 
     context, page, violations = open_watched(browser, session_cookie(staff, live_server.url))

@@ -7,7 +7,6 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
@@ -87,8 +86,7 @@ def test_home_total_includes_late_fees_and_is_what_the_order_charges(estate):
     person = t.make_person(community)
     t.make_occupancy(unit, person)
     issue(community, "2024-01")
-    user = User.objects.create_user(
-        username=person.mobile)
+    user = t.make_owner(person.mobile)
     client = signed_in(user)
     home = text(client.get(reverse("portal:home")))
     shown = int(re.search(r'data-fen="(\d+)"', home).group(1))
@@ -99,8 +97,7 @@ def test_home_total_includes_late_fees_and_is_what_the_order_charges(estate):
 
 
 def test_home_without_units_links_to_binding(db):
-    user = User.objects.create_user(
-        username="13900001111")
+    user = t.make_owner("13900001111")
     body = text(signed_in(user).get(reverse("portal:home")))
     assert "No home is linked" in body or "尚未" in body
 
@@ -129,8 +126,7 @@ def test_bills_page_pages_without_counting(world, django_assert_max_num_queries)
                           + [f"2026-{m:02d}" for m in range(1, 8)])
     person = t.make_person(world.community)
     t.make_occupancy(unit, person)
-    user = User.objects.create_user(
-        username=person.mobile)
+    user = t.make_owner(person.mobile)
     client = signed_in(user)
     with django_assert_max_num_queries(8):
         first = client.get(reverse("portal:bills"))
@@ -342,7 +338,7 @@ def test_metered_bill_shows_usage_readings_and_tiers(estate):
     reading_record(acting_user=None, meter=meter, period_key="2024-02", value=Decimal("116.5"))
     issue(community, "2024-02")
     bill = Bill.objects.get(unit=unit, reading__isnull=False)
-    client = signed_in(User.objects.create_user(username=person.mobile))
+    client = signed_in(t.make_owner(person.mobile))
     facts = text(client.get(reverse("portal:bill", args=[bill.pk])))
     facts = re.sub(r"\s+", " ", facts[facts.index("<dl"):facts.index("</dl>")])
     assert "16.5" in facts and "100 → 116.5" in facts

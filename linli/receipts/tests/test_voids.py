@@ -6,7 +6,6 @@ fails while a taken-back payment's receipt stands (or a standing one is voided).
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.test import Client
@@ -42,7 +41,7 @@ def reversed_offset(estate, django_capture_on_commit_callbacks):
                     idempotency_key="dep-1")
     person = t.make_person(community, name="赵业主")
     t.make_occupancy(unit, person)
-    owner = User.objects.create_user(username=person.mobile)
+    owner = t.make_owner(person.mobile)
     with django_capture_on_commit_callbacks(execute=True):
         run, _preview = bill_run_commit(acting_user=None, community_id=community.pk,
                                         period_key=MONTH)

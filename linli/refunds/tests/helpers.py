@@ -75,7 +75,7 @@ class World:
         unit = t.make_unit(self.community, room=room)
         person = t.make_person(self.community)
         t.make_occupancy(unit, person)
-        owner = User.objects.create_user(person.mobile, password=t.PASSWORD)
+        owner = t.make_owner(person.mobile, password=t.PASSWORD)
         for key in self.months.values():
             bill_run_commit(acting_user=None, community_id=self.community.pk, period_key=key,
                             today=timezone.localdate())

@@ -113,7 +113,7 @@ def build() -> Estate:
             person = t.make_person(e.community, name=f"业主{name}")
             t.make_occupancy(unit, person)
             e.units[name] = unit
-            e.owners[name] = User.objects.create_user(person.mobile, password=t.PASSWORD)
+            e.owners[name] = t.make_owner(person.mobile, password=t.PASSWORD)
         e.manager = t.make_staff(e.company, Role.MANAGER, [e.community])
         e.cashier = t.make_staff(e.company, Role.CASHIER, [e.community])
         e.service = t.make_staff(e.company, Role.SERVICE, [e.community])

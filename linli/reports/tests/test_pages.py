@@ -92,6 +92,10 @@ def test_arrears_list_owners_and_phones_masked_for_finance(estate, client):
     assert [(r["owner"], r["total"]) for r in rows] == [
         ("业主U2", 28000), ("业主U3", 20000), ("业主U1", 15000)]
     assert rows[0]["phone"].isdigit() and len(rows[0]["phone"]) == 11
+    # PIPL: the whole numbers shown are accounted for in the audit log.
+    from linli.core.models import AuditEvent
+    seen = AuditEvent.objects.filter(summary="Viewed 3 full mobile numbers: arrears report")
+    assert seen.count() == 1 and seen.get().actor == estate.service
     assert rows[0]["buckets"] == [15000, 3000, 10000, 0, 0, 0, 0]
     drilled = client.get(rows[0]["total_link"]).context["drill"]
     assert drilled.total_fen == 28000
@@ -100,6 +104,7 @@ def test_arrears_list_owners_and_phones_masked_for_finance(estate, client):
     signed_in(client, estate.finance)
     page = client.get(URL + "arrears/", {"as_of": "2026-02-10", "period": "2026-02"})
     assert "****" in page.context["rows"][0]["phone"]
+    assert not AuditEvent.objects.filter(actor=estate.finance, summary__contains="full mobile").exists()
     export = client.get(URL + "arrears/", {"as_of": "2026-02-10", "period": "2026-02",
                                            "export": "xlsx"})
     sheet = openpyxl.load_workbook(io.BytesIO(export.content)).worksheets[0]

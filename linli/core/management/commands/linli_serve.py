@@ -7,7 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from linli.core.serve import gunicorn_argv
+from linli.core.serve import gunicorn_argv, refuse_unsafe_settings
 
 
 class Command(BaseCommand):
@@ -19,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
 
     def handle(self, *args, port, host, workers, **options):
+        refuse_unsafe_settings()
         argv = gunicorn_argv(host=host, port=port, workers=workers)
         self.stdout.write(f"Linli serving on http://{host}:{port}/")
         sys.stdout.flush()
