@@ -61,6 +61,7 @@ class Target:
     name: str  # "namespace:name"
     params: dict[str, str] = field(default_factory=dict)  # parameter -> source
     roles: tuple[str, ...] = (ANON,)
+    admin_model: str | None = None  # the model of a console (admin) page
 
     @property
     def kind(self) -> str:
@@ -141,7 +142,8 @@ def targets() -> list[Target]:
             params[match["name"]] = _source(name, match["name"], admin_model, route)
         if "(?P<app_label>" in route:
             params["app_label"] = "app_label"
-        found.append(Target(route=route, name=name, params=params, roles=_roles(route)))
+        found.append(Target(route=route, name=name, params=params, roles=_roles(route),
+                            admin_model=admin_model))
     return found
 
 
@@ -173,3 +175,33 @@ def fill(route: str, values: dict[str, str]) -> str:
     if "(?P<app_label>" in route:
         route = re.sub(r"\^\(\?P<app_label>[^)]*\)/\$", values["app_label"] + "/", route)
     return "/" + _PARAM.sub(lambda m: values[m["name"]], route)
+
+
+def list_filters(model_label: str, user) -> dict[str, list[str]]:
+    """The query parameters of a console list's filters (``list_filter``), search,
+    ordering and pagination, with the values its filter choices link to."""
+    from urllib.parse import parse_qsl
+
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    model_admin = admin.site._registry.get(apps.get_model(model_label))
+    if model_admin is None:
+        return {}
+    request = RequestFactory().get("/")
+    request.user = user
+    changelist = model_admin.get_changelist_instance(request)
+    query: dict[str, list[str]] = {"q": ["", "a"], "o": ["1", "-1", "1.2"], "p": ["1", "2"],
+                                   "all": [""], "e": ["1"]}
+    for spec in changelist.filter_specs:
+        for name in spec.expected_parameters():
+            query.setdefault(name, [])
+        for choice in spec.choices(changelist):
+            for name, value in parse_qsl((choice.get("query_string") or "").lstrip("?")):
+                if name in query and value not in query[name]:
+                    query[name].append(value)
+    if model_admin.date_hierarchy:
+        field = model_admin.date_hierarchy
+        for part in ("year", "month", "day"):
+            query[f"{field}__{part}"] = ["2024", "1", "31"]
+    return query

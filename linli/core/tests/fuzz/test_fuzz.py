@@ -37,7 +37,15 @@ from hypothesis import strategies as st
 from linli.core.invariants import run_all
 from linli.core.tests.fuzz import conftest as report
 from linli.core.tests.fuzz.strategies import body, page_of, query
-from linli.core.tests.fuzz.targets import ANON, OWNER, Target, fill, ids_for, targets
+from linli.core.tests.fuzz.targets import (
+    ANON,
+    OWNER,
+    Target,
+    fill,
+    ids_for,
+    list_filters,
+    targets,
+)
 from linli.demo import data as demo_data
 from linli.demo import plan as demo_plan
 from linli.owners import sms
@@ -50,6 +58,17 @@ SEED = int(os.environ.get("LINLI_FUZZ_SEED") or random.SystemRandom().randrange(
 MONEY_APPS = ("ledger", "payments", "refunds", "receipts", "billing")
 # Rejected gateway deliveries are kept (truncated) on purpose, for the operator.
 NOT_MONEY = {"payments.GatewayNotification"}
+# The fields of WeChat Pay v3 (JSON) and Alipay (form) notifications.
+NOTIFY_FIELDS = {
+    name: [] for name in (
+        "id", "create_time", "event_type", "resource_type", "resource", "summary",
+        "notify_id", "notify_time", "notify_type", "app_id", "sign", "sign_type", "charset",
+        "trade_no", "out_trade_no", "trade_status", "total_amount", "receipt_amount",
+        "refund_fee", "gmt_payment", "out_biz_no", "seller_id", "buyer_id", "version")
+}
+NOTIFY_HEADERS = ["HTTP_WECHATPAY_SIGNATURE", "HTTP_WECHATPAY_TIMESTAMP", "HTTP_WECHATPAY_NONCE",
+                  "HTTP_WECHATPAY_SERIAL", "HTTP_WECHATPAY_SIGNATURE_TYPE"]
+ODD_METHODS = ["HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
 JUNK_IDS = ["0", "-1", "99999999999999999999", "1.5", "abc", "%00", "%FF", "1%2F2", "..",
             "1e3", " 1"]
 
@@ -125,7 +144,12 @@ class Fuzzer:
             path = fill(target.route, {p: self.values(s)[0] for p, s in target.params.items()})
             response = self.send(target, who, "GET", path, b"", None)
             html = response.content.decode("utf-8", "replace") if self._html(response) else ""
-            self.pages[target.name] = page_of(html)
+            page = page_of(html)
+            if target.name.endswith("_changelist") and target.admin_model:
+                page.query.update(list_filters(target.admin_model, self.users["root"]))
+            if target.name == "pay:notify":
+                page.fields.update(NOTIFY_FIELDS)
+            self.pages[target.name] = page
         return self.pages[target.name]
 
     @staticmethod
@@ -193,13 +217,20 @@ def fuzz(fuzzer: Fuzzer, all_targets: list[Target], *, examples: int, run: int) 
         if data.draw(st.integers(0, 9)) == 0:
             extra["HTTP_COOKIE"] = "django_language=" + data.draw(st.sampled_from(
                 ["en", "zh-hans", "xx", "", "\x7f"]))
+        if target.name == "pay:notify":
+            for header in data.draw(st.lists(st.sampled_from(NOTIFY_HEADERS), unique=True)):
+                extra[header] = data.draw(st.sampled_from(
+                    ["", "1", "9" * 30, "-1", "WECHATPAY2-SHA256-RSA2048", "a" * 500, "\x7f"]))
         if data.draw(st.booleans()):
             path += "?" + data.draw(query(page))
-        if data.draw(st.integers(0, 2)) == 0:
-            fuzzer.send(target, who, "GET", path, b"", None, extra)
+            if data.draw(st.integers(0, 9)) == 0:  # not even percent-encoded right
+                path += data.draw(st.sampled_from(["&%zz=%", "&a=%ff%fe", "&=&&=", "&a=%u0041"]))
+        method = data.draw(st.sampled_from(["GET"] * 6 + ["POST"] * 12 + ODD_METHODS))
+        if method in ("GET", "HEAD", "OPTIONS"):
+            fuzzer.send(target, who, method, path, b"", None, extra)
         else:
             content, content_type = data.draw(body(page))
-            fuzzer.send(target, who, "POST", path, content, content_type, extra)
+            fuzzer.send(target, who, method, path, content, content_type, extra)
 
     one_request()
 
@@ -246,3 +277,17 @@ def test_every_url_is_a_fuzz_target():
                  "admin:billing_bill_changelist", "admin:payments_paymentanomaly_refund",
                  "counter:deposit", "refunds_portal:apply", "console:estate-import"):
         assert name in names, name
+
+
+@pytest.mark.django_db
+def test_the_fuzzer_reports_a_server_error_and_a_record_left_by_a_refusal(estate, settings):
+    settings.ROOT_URLCONF = "linli.core.tests.fuzz.urls_faulty"
+    fuzzer = Fuzzer({})
+    for name in ("boom", "stray"):
+        target = Target(route=f"{name}/", name=name)
+        fuzzer.send(target, ANON, "POST", f"/{name}/", b"a=1", "application/x-www-form-urlencoded")
+    assert fuzzer.requests == 2
+    [error] = fuzzer.errors.values()
+    assert "deliberate failure" in error and "/boom/" in error
+    [stray] = fuzzer.stray
+    assert "/stray/" in stray and "-> 400" in stray and "receipts_receiptsequence" in stray
