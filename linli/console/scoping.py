@@ -19,6 +19,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin import RelatedFieldListFilter
 from django.contrib.admin.utils import lookup_spawns_duplicates, unquote
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
@@ -81,6 +82,29 @@ def _scoped_choices(model_admin, db_field, request, kwargs: dict) -> None:
     """Cut the choices of a related form field to the user's scope (unless given)."""
     if "queryset" not in kwargs:
         kwargs["queryset"] = related_queryset(model_admin, db_field.related_model, request)
+    if "widget" not in kwargs and db_field.name in model_admin.get_autocomplete_fields(request):
+        widget = IdsOnlyAutocompleteMultiple if db_field.many_to_many else IdsOnlyAutocomplete
+        kwargs["widget"] = widget(db_field, model_admin.admin_site, using=kwargs.get("using"))
+
+
+class _IdsOnly:
+    """Django's autocomplete widget looks the chosen values up to show their labels: a
+    form sent back (or prefilled by a link) with a value that is no id ("abc", "1.5", out
+    of range) failed with a server error. Such a value shows as nothing chosen, and the
+    form's own validation says what is wrong."""
+
+    def optgroups(self, name, value, attr=None):
+        target = self.field.target_field
+        value = [v for v in value if v in ("", None) or _id_or_none(target, v) is not None]
+        return super().optgroups(name, value, attr)
+
+
+class IdsOnlyAutocomplete(_IdsOnly, AutocompleteSelect):
+    pass
+
+
+class IdsOnlyAutocompleteMultiple(_IdsOnly, AutocompleteSelectMultiple):
+    pass
 
 
 class ScopedChoicesMixin:

@@ -48,3 +48,15 @@ def test_a_dialog_for_no_id_is_refused(admin_client, estate, path, bad_id):
         response = method(path.format(bad_id))
         assert response.status_code in (403, 404), (method, response.status_code)
     assert Unit.objects.count() == before
+
+
+@pytest.mark.parametrize("value", ["xxxx", "1.5", "99999999999999999999"])
+def test_a_form_sent_back_with_a_bad_id_shows_the_error(admin_client, estate, value):
+    occupancy = estate["a1_occupancy"]
+    response = admin_client.post(f"/console/estate/occupancy/{occupancy.pk}/change/",
+                                 {"unit": value, "person": occupancy.person_id, "role": "owner",
+                                  "start_date": "2024-01-01"})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["unit"]
+    occupancy.refresh_from_db()
+    assert occupancy.unit_id == estate["a1_unit"].pk

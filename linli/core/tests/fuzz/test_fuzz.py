@@ -27,6 +27,7 @@ from collections import Counter
 
 import pytest
 from django.apps import apps
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.db import connection
 from django.forms import BaseForm
@@ -109,6 +110,7 @@ class Fuzzer:
         self.pages: dict[str, object] = {}
         self.ids: dict[str, list[str]] = {}
         self.requests = 0
+        self.signed_in: set[str] = set()
         self.errors: dict[tuple, str] = {}
         self.stray: list[str] = []
         self.statuses: Counter = Counter()
@@ -132,13 +134,18 @@ class Fuzzer:
         return self.ids[source]
 
     def client(self, who: str) -> Client:
+        """The client of ``who``, signed in again when a request signed it out (or every
+        so often: a request may end the session on the server)."""
         client = self.clients[who]
-        if who != ANON:
+        if who != ANON and (who not in self.signed_in or self.requests % 50 == 0):
             client.force_login(self.users[who])
+            self.signed_in.add(who)
         return client
 
     def page(self, target: Target):
         """The fields of the page, from one plain GET as whoever may see it best."""
+        if target.name not in self.pages and not _has_fields(target):
+            self.pages[target.name] = page_of("")
         if target.name not in self.pages:
             who = {"console": "root", "portal": OWNER}.get(target.kind, ANON)
             path = fill(target.route, {p: self.values(s)[0] for p, s in target.params.items()})
@@ -162,6 +169,9 @@ class Fuzzer:
         before = self.money_rows()
         kwargs = {"content_type": content_type} if content_type is not None else {}
         response = self.client(who).generic(method, path, data, **kwargs, **(extra or {}))
+        cookie = response.cookies.get(django_settings.SESSION_COOKIE_NAME)
+        if cookie is not None and not cookie.value:
+            self.signed_in.discard(who)
         exc_info = getattr(response, "exc_info", None)
         if response.streaming:
             try:
@@ -191,6 +201,15 @@ class Fuzzer:
                 if isinstance(value, BaseForm) and value.is_bound and value.errors:
                     return True
         return False
+
+
+def _has_fields(target: Target) -> bool:
+    """Whether a page may hold a form or list links worth a first plain GET (files,
+    histories and redirects do not)."""
+    if target.route.endswith(("pdf/", ".xlsx", "status/")) or ":console/" in target.name:
+        return False
+    return not target.name.endswith(("_history", "jsi18n", "view_on_site", "app_list",
+                                      "healthz", "set_language", "autocomplete"))
 
 
 def _path_value(draw, fuzzer: Fuzzer, source: str) -> str:
