@@ -19,9 +19,10 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin import RelatedFieldListFilter
 from django.contrib.admin.utils import lookup_spawns_duplicates, unquote
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Concat
@@ -84,6 +85,29 @@ def _scoped_choices(model_admin, db_field, request, kwargs: dict) -> None:
     """Cut the choices of a related form field to the user's scope (unless given)."""
     if "queryset" not in kwargs:
         kwargs["queryset"] = related_queryset(model_admin, db_field.related_model, request)
+    if "widget" not in kwargs and db_field.name in model_admin.get_autocomplete_fields(request):
+        widget = IdsOnlyAutocompleteMultiple if db_field.many_to_many else IdsOnlyAutocomplete
+        kwargs["widget"] = widget(db_field, model_admin.admin_site, using=kwargs.get("using"))
+
+
+class _IdsOnly:
+    """Django's autocomplete widget looks the chosen values up to show their labels: a
+    form sent back (or prefilled by a link) with a value that is no id ("abc", "1.5", out
+    of range) failed with a server error. Such a value shows as nothing chosen, and the
+    form's own validation says what is wrong."""
+
+    def optgroups(self, name, value, attr=None):
+        target = self.field.target_field
+        value = [v for v in value if v in ("", None) or _id_or_none(target, v) is not None]
+        return super().optgroups(name, value, attr)
+
+
+class IdsOnlyAutocomplete(_IdsOnly, AutocompleteSelect):
+    pass
+
+
+class IdsOnlyAutocompleteMultiple(_IdsOnly, AutocompleteSelectMultiple):
+    pass
 
 
 class ScopedChoicesMixin:
@@ -219,6 +243,17 @@ class ScopedStackedInline(ScopedInlineMixin, StackedInline):
 # --- the page -----------------------------------------------------------------------
 
 
+def _id_or_none(field: models.Field, text: str):
+    """``text`` as a value of the key ``field``, or None if it is none (not a number, or
+    out of the database's range)."""
+    try:
+        value = field.to_python(text)
+        field.run_validators(value)
+    except ValidationError:
+        return None
+    return value
+
+
 class ScopedAdmin(ModelAdmin):
     """Console page for a model reached through ``community_path``."""
 
@@ -271,10 +306,34 @@ class ScopedAdmin(ModelAdmin):
         return found, may_have_duplicates
 
     def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
+        # An empty ``?_to_field=`` means none: Django's views would look up a field named "".
+        obj = super().get_object(request, object_id, from_field or None)
         if obj is None:
             raise Http404("not found")
         return obj
+
+    def scoped_object(self, request, object_id):
+        """The row ``object_id`` (a URL's text) names among those the user may see; None
+        when there is none, also when the text is no id at all ("abc", "1.5")."""
+        pk = _id_or_none(self.model._meta.pk, unquote(str(object_id)))
+        return None if pk is None else self.get_queryset(request).filter(pk=pk).first()
+
+    def get_changeform_initial_data(self, request):
+        """Values a link prefills on an add page (``?unit=12``). One that is no id of its
+        related field is left out: the related widget would look it up and fail."""
+        initial = super().get_changeform_initial_data(request)
+        for name, value in list(initial.items()):
+            try:
+                field = self.model._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            target = getattr(field, "target_field", None) if field.is_relation else None
+            if target is None:
+                continue
+            if any(_id_or_none(target, item) is None
+                   for item in (value if isinstance(value, list) else [value])):
+                del initial[name]
+        return initial
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         _scoped_choices(self, db_field, request, kwargs)

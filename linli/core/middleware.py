@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import codecs
+
 from django.conf import settings
 from django.http import HttpResponseBadRequest
 from django.utils import translation
@@ -67,12 +69,21 @@ class RejectNulMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.path.startswith(self.FORM_PREFIXES) and not _is_utf8(request.encoding):
+            # Our pages are UTF-8; a form declared in another charset (charset=gbk) was
+            # decoded with stand-ins that Django cannot encode back (a 500 in the console).
+            return HttpResponseBadRequest(
+                gettext("The request must be sent in UTF-8."), content_type="text/plain")
         if "\x00" in request.path or _has_nul(request.GET.lists()):
             return HttpResponseBadRequest(_bad_request_text(), content_type="text/plain")
         if request.method == "POST" and request.path.startswith(self.FORM_PREFIXES) \
                 and request.content_type in _FORM_TYPES and _has_nul(request.POST.lists()):
             return HttpResponseBadRequest(_bad_request_text(), content_type="text/plain")
         return self.get_response(request)
+
+
+def _is_utf8(encoding: str | None) -> bool:
+    return encoding is None or codecs.lookup(encoding).name == "utf-8"
 
 
 _FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}

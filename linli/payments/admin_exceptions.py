@@ -122,7 +122,7 @@ class PaymentAnomalyAdmin(ReadOnlyAdmin):
     def _may(self, request, object_id, resolution) -> bool:
         if not object_id or not request.user.has_perm(RESOLVE_PERMISSION):
             return False
-        anomaly = self.get_queryset(request).filter(pk=object_id).first()
+        anomaly = self.scoped_object(request, object_id)
         return anomaly is not None and resolution in resolutions_for(anomaly)
 
     def has_apply_bills_permission(self, request, object_id=None):
@@ -313,8 +313,8 @@ class OrderRefundAdmin(ReadOnlyAdmin):
     def has_settle_permission(self, request, object_id=None):
         if not object_id or not request.user.has_perm(RESOLVE_PERMISSION):
             return False
-        return self.get_queryset(request).filter(
-            pk=object_id, status=OrderRefund.Status.FAILED).exists()
+        refund = self.scoped_object(request, object_id)
+        return refund is not None and refund.status == OrderRefund.Status.FAILED
 
     @admin.display(description=_("amount"), ordering="amount_fen")
     def amount(self, obj):

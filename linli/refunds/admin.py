@@ -175,8 +175,7 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
             return False
         if object_id is None:
             return True  # the action's own view: the service decides (and says why not)
-        application = (self.get_queryset(request).filter(pk=object_id)
-                       .select_related("payment").first())
+        application = self.scoped_object(request, object_id)
         return application is not None and name in allowed(request.user, application)
 
     def has_approve_permission(self, request, object_id=None):

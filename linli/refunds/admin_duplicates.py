@@ -84,7 +84,7 @@ class DuplicateRefundAdmin(ReadOnlyAdmin):
             return None
         if object_id is None:
             return DuplicateRefund()  # the action's own view: the service decides
-        found = self.get_queryset(request).filter(pk=object_id).first()
+        found = self.scoped_object(request, object_id)
         return found if found is not None and found.status in statuses else None
 
     def has_resolve_permission(self, request, object_id=None):
