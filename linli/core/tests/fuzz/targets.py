@@ -44,6 +44,7 @@ _PK_BY_URL = {
     "portal:order-status": "payments.PaymentOrder",
     "portal:order-check": "payments.PaymentOrder",
     "portal:receipt-pdf": "receipts.Receipt",
+    "console:import-job": "core.ImportJob",
 }
 # URLs not fuzzed, and why.
 _SKIP = {
@@ -111,6 +112,7 @@ def _source(name: str, param: str, admin_model: str | None, route: str) -> str:
         ("admin:view_on_site", "content_type_id"): "contenttypes.ContentType",
         ("admin:view_on_site", "object_id"): "estate.Unit",
         ("admin:app_list", "app_label"): "app_label",
+        ("admin:estate_person_mobile", "object_id"): "estate.Person",
     }
     if (name, param) in special:
         return special[(name, param)]
