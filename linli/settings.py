@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "linli.owners",
     "linli.portal",
     "linli.refunds",
+    "linli.counter",
     "linli.reports",
     "linli.console",
     "linli.dashboard",

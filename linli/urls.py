@@ -11,7 +11,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("console/", include("linli.console.urls")),
     path("console/billing/", include("linli.billing.urls")),
-    path("console/payments/", include("linli.payments.counter.urls")),
+    path("console/payments/", include("linli.counter.urls")),
     path("console/receipts/", include("linli.receipts.urls")),
     path("console/refunds/", include("linli.refunds.urls")),
     path("console/reports/", include("linli.reports.urls")),

@@ -3,7 +3,7 @@ a manager, finance or company admin everyone's in their communities."""
 
 from __future__ import annotations
 
-from linli.payments.counter.takings import SUPERVISING_ROLES
+from linli.counter.takings import SUPERVISING_ROLES
 from linli.staff.scope import community_ids_for
 
 TAKINGS_PERMISSION = "payments.view_payment"

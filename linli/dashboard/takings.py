@@ -11,7 +11,7 @@ How Linli counts it (shown beside the figures, and in every export):
   Linli's automatic channel refunds, and automatic refunds paid at the counter instead.
 - Refunds paid twice recovered at the counter (追回) come back in, on their own lines.
 - Net (净额) = money in − refunds paid out + recovered. A cashier's net per channel is
-  the cashier's 交班表 (``payments.counter.selectors.takings``): the same records.
+  the cashier's 交班表 (``counter.selectors.takings``): the same records.
 
 Every figure is a sum of records, and ``records`` returns exactly those records (the
 drill-down): the test sums them back to the figure.

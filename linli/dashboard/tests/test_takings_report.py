@@ -11,8 +11,8 @@ import openpyxl
 import pytest
 from django.utils import timezone
 
+from linli.counter.selectors import takings as shift_takings
 from linli.dashboard import takings as tk
-from linli.payments.counter.selectors import takings as shift_takings
 
 pytestmark = pytest.mark.django_db
 URL = "/console/takings/"

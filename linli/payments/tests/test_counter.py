@@ -19,7 +19,7 @@ from django.utils import timezone
 from linli import testing as t
 from linli.billing.models import Bill
 from linli.billing.selectors import bill_with_balance
-from linli.payments.counter.forms import parse_amount_fen
+from linli.counter.forms import parse_amount_fen
 from linli.payments.models import Channel, Payment, PaymentAllocation
 from linli.payments.services import payment_record
 from linli.payments.tests import helpers

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from linli import testing as t
 from linli.billing.models import Bill
-from linli.payments.counter.selectors import receipt_pdf_url
+from linli.counter.selectors import receipt_pdf_url
 from linli.payments.models import Channel, Payment, PaymentOrder
 from linli.payments.tests.helpers import billed_unit, check_ok, grant, sandbox_account
 from linli.staff.models import Role

@@ -2,7 +2,7 @@
 of that person's 交班表, and the drawer's expected cash counts it (issue 14): an automatic
 refund the channel refused and staff paid in cash, and money an anomaly owed (a trade
 refunded outside Linli) paid back in cash. Before, both moved the ledger's cash and
-appeared on no shift, and ``refunds.shift_cash`` did not notice."""
+appeared on no shift, and ``counter.shift_cash`` did not notice."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from django.utils import timezone
 
 from linli.core.invariants import run_all
+from linli.counter.selectors import takings
 from linli.ledger import chart
 from linli.payments.auto_refunds import order_refund_settle_at_counter, refund_settle
-from linli.payments.counter.selectors import takings
 from linli.payments.gateways.base import RefundState
 from linli.payments.gateways.sandbox import SandboxGateway
 from linli.payments.models import (
@@ -40,7 +40,7 @@ def w(estate):
 
 
 def _shift_cash_violations() -> list[str]:
-    return run_all(["refunds.shift_cash"])[0].violations
+    return run_all(["counter.shift_cash"])[0].violations
 
 
 def _settled_in_cash(w) -> OrderRefund:

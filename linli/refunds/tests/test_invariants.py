@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db.models import F
 
+from linli.counter import invariants as counter_invariants
 from linli.payments.models import Channel
 from linli.refunds import invariants
 from linli.refunds.models import (
@@ -60,12 +61,12 @@ def test_voucher_numbers_must_run_without_gaps(world):
 
 def test_shift_cash_must_match_the_ledger(world):
     RefundPayout.objects.filter(pk=world.payout.pk).update(amount_fen=9000)
-    fails(invariants.refunds_shift_cash, "交班表 cash ¥110.00, ledger ¥100.00")
+    fails(counter_invariants.counter_shift_cash, "交班表 cash ¥110.00, ledger ¥100.00")
 
 
 def test_a_cash_refund_paid_by_nobody_is_on_no_shift(world):
     RefundPayout.objects.filter(pk=world.payout.pk).update(cashier=None)
-    fails(invariants.refunds_shift_cash, "paid out by nobody")
+    fails(counter_invariants.counter_shift_cash, "paid out by nobody")
 
 
 def test_a_refund_paid_twice_must_stay_open_until_a_resolution_posts(world):

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from django.utils import timezone
 
-from linli.payments.counter.selectors import takings
+from linli.counter.selectors import takings
 from linli.payments.models import Channel
 from linli.refunds.payouts import refund_record_counter
 from linli.refunds.services import refund_apply, refund_approve

@@ -36,9 +36,9 @@ from linli.core.audit import audit_record
 from linli.core.http import client_ip
 from linli.core.models import AuditEvent
 from linli.core.xlsx import XLSX_CONTENT_TYPE
+from linli.counter import selectors as sel
+from linli.counter.forms import TakingsForm
 from linli.money import fen_to_decimal, format_fen
-from linli.payments.counter import selectors as sel
-from linli.payments.counter.forms import TakingsForm
 from linli.payments.models import COUNTER_CHANNELS, Channel, Payment
 from linli.refunds.models import RefundPayout
 from linli.staff.models import Role
@@ -181,7 +181,7 @@ def takings(request: HttpRequest) -> HttpResponse:
     q = _takings_query(request)
     context = {**admin.site.each_context(request), **_takings_context(request, q)}
     context["table"] = {"headers": context["headers"], "rows": context["rows"]}
-    return TemplateResponse(request, "payments/counter/takings.html", context)
+    return TemplateResponse(request, "counter/takings.html", context)
 
 
 @staff_member_required
@@ -189,7 +189,7 @@ def takings(request: HttpRequest) -> HttpResponse:
 @require_GET
 def takings_print(request: HttpRequest) -> HttpResponse:
     q = _takings_query(request)
-    return TemplateResponse(request, "payments/counter/takings_print.html",
+    return TemplateResponse(request, "counter/takings_print.html",
                             _takings_context(request, q))
 
 

@@ -32,24 +32,24 @@ from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from linli.billing.selectors import bill_label
-from linli.estate.models import Unit
-from linli.money import format_fen
-from linli.payments.counter import selectors as sel
-from linli.payments.counter.forms import (
+from linli.counter import selectors as sel
+from linli.counter.forms import (
     KEY_RE,
     CounterDepositForm,
     CounterPayForm,
     SearchForm,
 )
-from linli.payments.counter.scan import scan_channels
-from linli.payments.counter.services import (
+from linli.counter.scan import scan_channels
+from linli.counter.services import (
     BillsChanged,
     Change,
     Plan,
     counter_pay,
     counter_plan,
 )
-from linli.payments.counter.takings import user_label
+from linli.counter.takings import user_label
+from linli.estate.models import Unit
+from linli.money import format_fen
 from linli.payments.models import Channel, Payment, PaymentAllocation
 from linli.payments.orders import orders_close_for_bills
 from linli.payments.services import PaymentError, prepaid_deposit
@@ -125,7 +125,7 @@ def desk(request: HttpRequest) -> HttpResponse:
         "results_table": _results_table(hits),
         "takings_url": reverse("counter:takings"),
     }
-    return TemplateResponse(request, "payments/counter/desk.html", context)
+    return TemplateResponse(request, "counter/desk.html", context)
 
 
 def _people(hit: sel.UnitHit) -> str:
@@ -263,7 +263,7 @@ def _render_unit(request: HttpRequest, unit: Unit, today: dt.date, *, form: Coun
         "desk_url": reverse("counter:desk"),
         "scan_channels": scan_channels(unit.community_id) if dues else [],
     }
-    return TemplateResponse(request, "payments/counter/unit.html", context)
+    return TemplateResponse(request, "counter/unit.html", context)
 
 
 def _occupants(unit: Unit, today: dt.date):
@@ -363,4 +363,4 @@ def payment_page(request: HttpRequest, pk: int) -> HttpResponse:
         "unit_url": _unit_url(payment.unit),
         "desk_url": reverse("counter:desk"),
     }
-    return TemplateResponse(request, "payments/counter/payment.html", context)
+    return TemplateResponse(request, "counter/payment.html", context)

@@ -6,7 +6,7 @@ Included before the admin, so these paths must never be an admin model's name
 
 from django.urls import path
 
-from linli.payments.counter import scan, takings, views
+from linli.counter import scan, takings, views
 
 app_name = "counter"
 

@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from linli.billing.selectors import bill_label
 from linli.core.http import client_ip
+from linli.counter import selectors as sel
+from linli.counter.forms import KEY_RE
 from linli.money import format_fen
-from linli.payments.counter import selectors as sel
-from linli.payments.counter.forms import KEY_RE
 from linli.payments.gateways import sandbox_enabled
 from linli.payments.gateways.base import PayMode
 from linli.payments.models import Channel, MerchantAccount, PaymentOrder
@@ -126,7 +126,7 @@ def order_page(request: HttpRequest, pk: int) -> HttpResponse:
             .order_by("bill__due_date", "bill_id")
         ],
     }
-    return TemplateResponse(request, "payments/counter/order.html", context)
+    return TemplateResponse(request, "counter/order.html", context)
 
 
 @staff_member_required

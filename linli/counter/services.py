@@ -18,9 +18,9 @@ from django.utils.translation import gettext as _
 
 from linli.billing.models import Bill
 from linli.billing.services.status import lock_bills
+from linli.counter import selectors as sel
 from linli.estate.models import Unit
 from linli.money import format_fen
-from linli.payments.counter import selectors as sel
 from linli.payments.models import Channel, Payment
 from linli.payments.services import PaymentError, payment_record
 
