@@ -13,6 +13,14 @@ Linli when a channel reports a trade refunded. ``payment_reversed``: see below. 
 
 ``receipt_link``: a function ``(payment) -> str`` giving the HTML link to the payment's
 receipt on its console page (the receipts app registers it; "—" while none is).
+
+``refund_notified``: functions ``(parsed) -> bool`` offered a channel's refund result
+that is none of payments' own automatic refunds; one that recognises the refund number
+settles it and answers True (the refunds app: payouts of owners' applications).
+
+``channel_refunds_paid``: functions ``(channels) -> rows`` of ``{"community_id",
+"channel", "total"}``: money another app refunded through those channels, which the
+clearing-account invariant subtracts (the refunds app: payouts paid).
 """
 
 from __future__ import annotations
@@ -40,6 +48,14 @@ class Registry:
         """Call every registered function in turn (what it answers is not used)."""
         for function in self._functions:
             function(*args, **kwargs)
+
+    def first_true(self, *args, **kwargs) -> bool:
+        """True as soon as one registered function answers True (in registration order)."""
+        return any(function(*args, **kwargs) for function in self._functions)
+
+    def rows(self, *args, **kwargs) -> list:
+        """What every registered function answers, one list."""
+        return [row for function in self._functions for row in function(*args, **kwargs)]
 
     def total(self, *args, **kwargs) -> int:
         """The sum of what every registered function answers (0 when none is)."""
@@ -69,3 +85,6 @@ receipt_link = Slot("receipt_link", lambda payment: "—")
 # a payment back whole (``services.prepaid_offset_reverse``): the receipts app voids the
 # payment's receipt (a new linked record).
 payment_reversed = Registry("payment_reversed")
+
+refund_notified = Registry("refund_notified")
+channel_refunds_paid = Registry("channel_refunds_paid")

@@ -12,6 +12,7 @@ from django.utils import timezone
 from linli.core.invariants import invariant
 from linli.ledger import chart
 from linli.ledger.models import JournalEntry, JournalLine
+from linli.payments.hooks import channel_refunds_paid
 from linli.payments.models import (
     CHANNEL_ACCOUNT,
     Channel,
@@ -84,7 +85,7 @@ def clearing_matches_channel() -> tuple[int, list[str]]:
     for row in (OutsideRefund.objects.values("community_id", "channel")
                 .annotate(total=Sum("amount_fen")).order_by()):
         expected[(row["community_id"], row["channel"])] -= row["total"]
-    for row in _refund_payouts_paid():  # refunds of owners' applications (refunds app)
+    for row in channel_refunds_paid.rows(ONLINE):  # owners' applications (refunds app)
         expected[(row["community_id"], row["channel"])] -= row["total"]
     accounts = {CHANNEL_ACCOUNT[c]: c for c in ONLINE}
     ledger: dict[tuple[int, str], int] = defaultdict(int)
@@ -101,18 +102,6 @@ def clearing_matches_channel() -> tuple[int, list[str]]:
         if ledger.get((cid, channel), 0) != expected.get((cid, channel), 0)
     ]
     return len(set(expected) | set(ledger)), violations[:MAX_REPORTED]
-
-
-def _refund_payouts_paid():
-    """Online refunds paid out by the refunds app, per community and channel."""
-    from django.apps import apps
-
-    if not apps.is_installed("linli.refunds"):
-        return []
-    from linli.refunds.models import RefundPayout
-
-    return (RefundPayout.objects.filter(status__in=RefundPayout.CHANNEL_PAID, channel__in=ONLINE)
-            .values("community_id", "channel").annotate(total=Sum("amount_fen")).order_by())
 
 
 @invariant("payments.bill_in_one_open_order",

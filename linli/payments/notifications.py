@@ -38,6 +38,7 @@ from linli.core.models import AuditEvent
 from linli.payments.auto_refunds import refund_settle
 from linli.payments.gateways import failure_answer, gateway_for
 from linli.payments.gateways.base import Ack, Gateway, MerchantConfig, NotificationRejected
+from linli.payments.hooks import refund_notified
 from linli.payments.models import GatewayNotification, MerchantAccount, OrderRefund
 from linli.payments.notify_limits import (
     Delivery,
@@ -159,18 +160,9 @@ def _refund(parsed) -> str:
 
 
 def _application_refund(parsed) -> str:
-    """A refund result for a payout of the refunds app (owners' applications)."""
-    from django.apps import apps
-
-    if not apps.is_installed("linli.refunds"):
-        return Outcome.IGNORED
-    from linli.refunds.payouts import payout_by_number, payout_settle
-
-    payout = payout_by_number(parsed.refund.out_refund_no)
-    if payout is None or payout.order is None or payout.order.out_trade_no != parsed.out_trade_no:
-        return Outcome.IGNORED
-    payout_settle(payout.pk, parsed.refund, source="notification")
-    return Outcome.APPLIED
+    """A refund result for a payout of the refunds app (owners' applications), offered
+    through ``hooks.refund_notified``."""
+    return Outcome.APPLIED if refund_notified.first_true(parsed) else Outcome.IGNORED
 
 
 assert Applied.UNKNOWN_ORDER == Outcome.UNKNOWN_ORDER

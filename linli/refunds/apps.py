@@ -11,9 +11,15 @@ class RefundsConfig(AppConfig):
         # A bill's status follows what was refunded of it: billing asks through its hook.
         # Payments tells Linli's own channel refunds from refunds made outside Linli.
         from linli.billing.hooks import register_refund_claims, register_refunded_fen
-        from linli.payments.hooks import order_refunds_made_by
+        from linli.payments.hooks import (
+            channel_refunds_paid,
+            order_refunds_made_by,
+            refund_notified,
+        )
         from linli.refunds.hooks import (
             claimed_bill_ids,
+            payout_notified,
+            payouts_paid_by_channel,
             refunded_fen_by_bill,
             refunded_fen_for_order,
         )
@@ -21,3 +27,5 @@ class RefundsConfig(AppConfig):
         register_refunded_fen(refunded_fen_by_bill)
         register_refund_claims(claimed_bill_ids)
         order_refunds_made_by.register(refunded_fen_for_order)
+        refund_notified.register(payout_notified)
+        channel_refunds_paid.register(payouts_paid_by_channel)

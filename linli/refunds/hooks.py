@@ -8,6 +8,7 @@ from collections.abc import Collection
 from django.db.models import Sum
 
 from linli.refunds.models import RefundApplication, RefundLine, RefundPayout
+from linli.refunds.payouts import payout_by_number, payout_settle
 
 
 def refunded_fen_by_bill(bill_ids: Collection[int] | None) -> dict[int, int]:
@@ -41,3 +42,22 @@ def claimed_bill_ids(bill_ids: Collection[int]) -> set[int]:
     return set(RefundLine.objects.filter(bill_id__in=list(bill_ids),
                                          application__status__in=SET_ASIDE_UNPAID)
                .values_list("bill_id", flat=True))
+
+
+def payout_notified(parsed) -> bool:
+    """A channel's refund result for a payout of an owner's application: settled (True),
+    or not one of ours on that order (False)."""
+    payout = payout_by_number(parsed.refund.out_refund_no)
+    if payout is None or payout.order is None or payout.order.out_trade_no != parsed.out_trade_no:
+        return False
+    payout_settle(payout.pk, parsed.refund, source="notification")
+    return True
+
+
+def payouts_paid_by_channel(channels) -> list[dict]:
+    """Payouts the channel paid, per community and channel (for payments' clearing
+    invariant)."""
+    return list(RefundPayout.objects.filter(status__in=RefundPayout.CHANNEL_PAID,
+                                            channel__in=list(channels))
+                .values("community_id", "channel").annotate(total=Sum("amount_fen"))
+                .order_by())
