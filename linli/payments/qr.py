@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 import segno
 from django.utils.safestring import SafeString, mark_safe
 
+from linli.paysim.wechat import scan_page_url as wechat_scan_page
+
 REAL_GATEWAY_HOSTS = ("weixin.qq.com", "alipay.com", "alipaydev.com")
 
 
@@ -26,8 +28,6 @@ def scan_page_url(order) -> str:
     if not order.code_url or not is_simulated(order.account):
         return ""
     if order.channel == "wechat":
-        from linli.paysim.wechat import scan_page_url as wechat_scan_page
-
         return wechat_scan_page(order.account.gateway_url, order.code_url)
     return order.code_url  # the Alipay simulator's code is its scan page
 

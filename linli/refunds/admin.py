@@ -30,7 +30,7 @@ from linli.console.html import table as _table
 from linli.console.html import when as _when
 from linli.console.scoping import ReadOnlyAdmin, ScopedAdmin
 from linli.money import format_fen
-from linli.payments.models import Channel
+from linli.payments.models import Channel, Payment
 from linli.refunds.actions import allowed
 from linli.refunds.models import (
     RefundApplication,
@@ -40,6 +40,7 @@ from linli.refunds.models import (
 )
 from linli.refunds.payouts import refund_cancel, refund_record_counter, refund_retry
 from linli.refunds.services import refund_approve, refund_reject
+from linli.staff.scope import scope_queryset
 
 CHANGE_PERMISSION = "refunds.change_refundapplication"
 
@@ -127,9 +128,6 @@ class ApplyForOwnerForm(BaseDialogForm):
         self.request = request
 
     def clean_payment(self):
-        from linli.payments.models import Payment
-        from linli.staff.scope import scope_queryset
-
         text = self.cleaned_data["payment"].strip()
         payments = scope_queryset(Payment.objects.all(), self.request.user, "community")
         found = payments.filter(receipt__number=text).order_by("-id").first()

@@ -41,6 +41,8 @@ from linli.ledger.services import book_memo, post_entry, reverse_entry
 from linli.money import format_fen
 from linli.payments.models import Channel, PrepaidMovement, PrepaidWallet
 from linli.payments.services import prepaid_move
+from linli.receipts.models import Receipt
+from linli.receipts.services import receipt_snapshot
 from linli.refunds.models import (
     DuplicateRefund,
     RefundApplication,
@@ -229,8 +231,6 @@ def voucher_issue(payout: RefundPayout) -> RefundVoucher:
     existing = RefundVoucher.objects.filter(payout=payout).first()
     if existing is not None:
         return existing
-    from linli.receipts.models import Receipt
-
     issued_at = timezone.now()
     year = timezone.localtime(issued_at).year
     receipt = Receipt.objects.filter(payment_id=payout.payment_id).first()
@@ -245,8 +245,6 @@ def voucher_issue(payout: RefundPayout) -> RefundVoucher:
 
 def voucher_snapshot(payout: RefundPayout, receipt) -> dict:
     """Everything the voucher shows, frozen as it stands now (amounts in fen)."""
-    from linli.receipts.services import receipt_snapshot
-
     application = payout.application
     original = receipt.snapshot if receipt is not None else receipt_snapshot(payout.payment)
     items = [

@@ -49,6 +49,7 @@ from linli.refunds.booking import SourceGone, book_success, record_duplicate, re
 from linli.refunds.models import RefundApplication, RefundPayout
 from linli.refunds.selectors import payment_held_fen
 from linli.refunds.services import RefundError, _is_staff
+from linli.staff.scope import community_ids_for
 
 logger = logging.getLogger("linli.refunds")
 
@@ -271,8 +272,6 @@ def payout_by_number(out_refund_no: str) -> RefundPayout | None:
 
 
 def _check_staff(acting_user, application: RefundApplication, perm: str) -> None:
-    from linli.staff.scope import community_ids_for
-
     if not (_is_staff(acting_user) and application.community_id in community_ids_for(acting_user)
             and acting_user.has_perm(perm)):
         raise RefundError(_("You may not pay out this refund."))

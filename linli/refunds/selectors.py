@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from linli.billing.models import Bill, FeeItem
+from linli.money import format_fen
 from linli.payments.models import (
     OrderRefund,
     Payment,
@@ -68,8 +69,6 @@ def policy_text(policy: RefundPolicy) -> list[str]:
         lines.append(_("Every refund is reviewed by the management office (%(role)s).")
                      % {"role": role})
     else:
-        from linli.money import format_fen
-
         lines.append(_("Refunds above %(amount)s are reviewed by the management office "
                        "(%(role)s); smaller ones are paid back at once.")
                      % {"amount": format_fen(policy.approval_above_fen), "role": role})

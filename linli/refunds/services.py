@@ -25,6 +25,7 @@ from linli.core.audit import audit_record
 from linli.core.models import AuditEvent
 from linli.money import format_fen
 from linli.payments.models import OrderRefund, Payment, PaymentReversal
+from linli.payments.orders import payer_unit_ids
 from linli.refunds.booking import SourceGone, reserve
 from linli.refunds.models import (
     APPROVER_RANK,
@@ -52,8 +53,6 @@ def _is_staff(user) -> bool:
 def can_apply(user, payment: Payment) -> bool:
     """Owners: payments of units they pay for. Staff: payments of their communities,
     with the permission to add applications (applying on the owner's behalf)."""
-    from linli.payments.orders import payer_unit_ids
-
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     if _is_staff(user):
