@@ -43,7 +43,9 @@ def collection_rate_card(user, community_ids: frozenset[int]) -> Card | None:
     now = _month_figures(scope, this_month, today.day)
     last = _month_figures(scope, add_months(this_month, -1), today.day)
     year_ago = _month_figures(scope, add_months(this_month, -12), today.day)
-    link = reverse("reports:collection") + "?" + urlencode({"period": f"{this_month:%Y-%m}"})
+    # By company: one row for all the communities the card counts (the same figure).
+    link = reverse("reports:collection") + "?" + urlencode({"period": f"{this_month:%Y-%m}",
+                                                           "by": "company"})
     return Card(
         title=_("Collection rate this month"),
         value=format_rate(now.rate),
