@@ -107,6 +107,11 @@ class NoteForm(BaseDialogForm):
         self.application = _in_scope(request, RefundApplication, object_id)
 
 
+class RetryForm(NoteForm):
+    note = forms.CharField(label=_("note (kept in the refund's history)"), required=False,
+                           max_length=200, widget=UnfoldAdminTextInputWidget)
+
+
 class CounterForm(BaseDialogForm):
     channel = forms.ChoiceField(
         label=_("paid back by"), widget=UnfoldAdminSelectWidget,
@@ -243,10 +248,11 @@ class RefundApplicationAdmin(ReadOnlyAdmin):
             note=form.cleaned_data["note"]), gettext("Rejected."))
 
     @action(description=_("Retry the refund"), url_path="retry", permissions=["retry"],
-            dialog=_dialog(_("Send the refund again"), NoteForm, _("Retry")))
+            dialog=_dialog(_("Send the refund again"), RetryForm, _("Retry")))
     def retry(self, request, form, object_id):
         return self._run(request, form, self.retry, lambda: refund_retry(
-            acting_user=request.user, application=form.application), gettext("Sent again."))
+            acting_user=request.user, application=form.application,
+            note=form.cleaned_data["note"]), gettext("Sent again."))
 
     @action(description=_("Paid out at the counter"), url_path="counter",
             permissions=["counter"],

@@ -277,15 +277,19 @@ def _check_staff(acting_user, application: RefundApplication, perm: str) -> None
         raise RefundError(_("You may not pay out this refund."))
 
 
-def refund_retry(*, acting_user, application: RefundApplication) -> RefundPayout | None:
+def refund_retry(*, acting_user, application: RefundApplication,
+                 note: str = "") -> RefundPayout | None:
     """Try again a refund that needs staff. The same ``out_refund_no`` whenever the
     gateway may hold it (abnormal, still pending, or refused before it was accepted), so
     the gateway refunds it once; a new number only after the gateway closed the refund
     for good (it then holds no money for it). Refused again: the reason is said."""
     _check_staff(acting_user, application, "refunds.change_refundapplication")
     target = _retry_target(application)
+    note = (note or "").strip()[:200]
     audit_record(actor=acting_user, action=AuditEvent.Action.ACTION, obj=application,
-                 community_id=application.community_id, summary="refund retried")
+                 community_id=application.community_id,
+                 summary=f"refund retried: {note}" if note else "refund retried",
+                 changes={"note": note} if note else None)
     if target is None:
         try:
             target = _payout_create(application.pk, retry=True)

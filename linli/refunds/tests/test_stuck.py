@@ -260,3 +260,21 @@ def test_abnormal_refund_retried_asks_again_with_the_same_number(wechat_sim, sin
     assert RefundApplication.objects.get(pk=application.pk).status == A.REFUNDED
     assert payable(world) == 0
     check_ok()
+
+
+@pytest.mark.django_db
+def test_the_note_typed_in_the_retry_dialog_is_kept_in_the_history(wechat_sim, sink, client):
+    from linli.core.models import AuditEvent
+
+    world = wechat_world(wechat_sim, sink)
+    unit, owner, bills, payment = paid(world)
+    application = approved(world, owner, payment, {bills["next"].pk: 10000})
+    wechat_sim.inject("refund_not_enough")
+    refund_execute(application.pk)
+    client.force_login(world.finance)
+    response = client.post(f"/console/refunds/refundapplication/{application.pk}/retry/",
+                           {"note": "商户账户已充值，重新发起退款", "_form_submitted": "on"})
+    assert response.status_code == 302
+    retried = AuditEvent.objects.get(object_id=str(application.pk), summary__startswith="refund retried")
+    assert retried.summary == "refund retried: 商户账户已充值，重新发起退款"
+    assert retried.changes == {"note": "商户账户已充值，重新发起退款"}
