@@ -145,7 +145,7 @@ class BillRunAdmin(ReadOnlyAdmin):
             return False
         if object_id is None:
             return True
-        run = self.get_queryset(request).filter(pk=object_id).first()
+        run = self.scoped_object(request, object_id)  # None for "abc" too
         return run is not None and run.status == BillRun.Status.COMMITTED
 
     @action(description=_("Reverse the run (撤销)"), url_path="reverse-run", icon="undo",

@@ -120,7 +120,7 @@ def _in_scope(request, model, object_id):
     the form is even shown)."""
     try:
         return admin.site._registry[model].get_queryset(request).get(pk=object_id)
-    except (model.DoesNotExist, ValueError, TypeError):
+    except (model.DoesNotExist, ValueError, TypeError, OverflowError):
         raise Http404("not found") from None
 
 

@@ -40,6 +40,7 @@ def test_an_empty_to_field_opens_the_change_page(admin_client, estate):
     "/console/payments/orderrefund/{}/settle-counter/",
     "/console/refunds/refundapplication/{}/approve/",
     "/console/refunds/duplicaterefund/{}/recover/",
+    "/console/billing/billrun/{}/reverse-run/",
 ])
 @pytest.mark.parametrize("bad_id", ["abc", "1.5", "99999999999999999999"])
 def test_a_dialog_for_no_id_is_refused(admin_client, estate, path, bad_id):
