@@ -8,7 +8,11 @@ class DashboardConfig(AppConfig):
     verbose_name = _("Dashboard")
 
     def ready(self):
+        from django.contrib import admin
+
         from linli.dashboard import cards, rate_card
+
+        admin.site.index_title = _("Dashboard")  # the home page's title, not 站点管理
 
         cards.register(rate_card.collection_rate_card)
         cards.register(rate_card.aging_card)

@@ -3,6 +3,8 @@ reports give for the same communities, each a link to that report."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.utils import timezone
 
@@ -49,3 +51,9 @@ def test_another_communitys_manager_sees_no_rate_and_nothing_owed(client, fx):
     found = cards(client, fx.other_manager)
     assert found["本月收缴率"].value == "—"
     assert found["欠费账龄"].value == format_fen(0)
+
+
+def test_the_home_page_is_titled_as_the_dashboard(client, fx):
+    client.force_login(fx.world.manager)
+    page = client.get("/console/").content.decode()
+    assert re.search(r"<title>\s*工作台", page) and "站点管理" not in page
